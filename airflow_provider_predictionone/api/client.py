@@ -1,0 +1,719 @@
+"""Clients of the Prediction One REST API: one request path shared by sync and async code.
+
+How a call is made — which key to send, fetching and caching API keys, retrying, refreshing a key
+the service no longer accepts, turning error answers into exceptions — is written once, as a
+*plan*: a generator that yields "send this request" or "sleep this long" and receives the outcome.
+:class:`PredictionOneClient` runs plans with ``requests``; :class:`AsyncPredictionOneClient` runs
+the same plans with ``httpx`` on an event loop without blocking it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any, TypeVar, Union
+from urllib.parse import urlsplit
+
+import requests
+
+from airflow_provider_predictionone.api import calls, files
+from airflow_provider_predictionone.api import contract as c
+from airflow_provider_predictionone.api.calls import Call
+from airflow_provider_predictionone.api.errors import (
+    InvalidCredentialsError,
+    PredictionOneAPIError,
+    PredictionOneConfigError,
+    PredictionOneTransportError,
+    error_from_response,
+)
+from airflow_provider_predictionone.api.models import (
+    ApiKey,
+    Classifier,
+    CreatedClassifier,
+    DataSetInfo,
+    DataSetPage,
+    InferenceResult,
+    IpRule,
+    Model,
+    ModelPage,
+    RetrainStatus,
+    RetrainUpload,
+    TrainingResult,
+    TrainStatus,
+    TrainUploadUrls,
+)
+from airflow_provider_predictionone.api.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_KEY_REFRESH_LEAD = timedelta(minutes=5)
+UNKNOWN_EXPIRY_LIFETIME = timedelta(minutes=10)
+"""How long a key whose ``end_date`` cannot be parsed is reused before asking again (spec 7.11)."""
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback_host(hostname: str | None) -> bool:
+    """Whether ``hostname`` names this machine (the only place plain HTTP is allowed)."""
+    if not hostname:
+        return False
+    if hostname.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(host: str | None) -> str:
+    """The management base URL (``<scheme>://<host>[:port]/v1/external``) for a connection host.
+
+    Empty means the public service. ``http://`` is refused unless the host is loopback (the local
+    emulator): the secret key must never cross a network in clear text.
+    """
+    text = (host or "").strip() or c.DEFAULT_HOST
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise PredictionOneConfigError(
+            f"Connection host {host!r} is not a valid URL. Use e.g. {c.DEFAULT_HOST!r} or leave it empty."
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise PredictionOneConfigError(
+            f"Connection host {host!r} uses plain http:// to a remote host, which would send the secret "
+            "key unencrypted. Use https://, or http:// only for the local emulator on 127.0.0.1/localhost."
+        )
+    path = parts.path.rstrip("/")
+    if path.endswith(c.BASE_PATH):
+        path = path[: -len(c.BASE_PATH)]
+    return f"{parts.scheme}://{parts.netloc}{path}{c.BASE_PATH}"
+
+
+# --------------------------------------------------------------------------------------------
+# API keys
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _CachedKey:
+    key: str = field(repr=False)
+    refresh_after: datetime
+
+
+class ApiKeyCache:
+    """Derived API keys per (credential type, model id), reused until ``end_date`` minus a lead.
+
+    :param lead: refresh this long before the key's ``end_date``.
+    :param clock: returns "now" (tests pass a fake clock).
+    """
+
+    def __init__(
+        self,
+        lead: timedelta = DEFAULT_KEY_REFRESH_LEAD,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self._lead = lead
+        self._clock = clock
+        self._keys: dict[tuple[str, int | None], _CachedKey] = {}
+        self._lock = threading.Lock()
+
+    def get(self, credential: c.CredentialType, model_id: int | None) -> str | None:
+        with self._lock:
+            entry = self._keys.get((credential.value, model_id))
+            if entry is None or self._clock() >= entry.refresh_after:
+                return None
+            return entry.key
+
+    def put(self, credential: c.CredentialType, model_id: int | None, api_key: ApiKey) -> None:
+        now = self._clock()
+        if api_key.expires_at is not None:
+            refresh_after = api_key.expires_at - self._lead
+            # A key shorter-lived than the lead is still used once rather than never.
+            refresh_after = max(refresh_after, now + (api_key.expires_at - now) / 2)
+        else:
+            refresh_after = now + UNKNOWN_EXPIRY_LIFETIME
+        with self._lock:
+            self._keys[(credential.value, model_id)] = _CachedKey(api_key.api_key, refresh_after)
+
+    def invalidate(self, credential: c.CredentialType, model_id: int | None, key: str) -> None:
+        """Forget ``key`` (if it is still the cached one): the service stopped accepting it."""
+        with self._lock:
+            entry = self._keys.get((credential.value, model_id))
+            if entry is not None and entry.key == key:
+                del self._keys[(credential.value, model_id)]
+
+
+# --------------------------------------------------------------------------------------------
+# The plan: one request path for sync and async
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    params: Mapping[str, Any] | None
+    body: bytes | None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class TransportFailure:
+    """No HTTP answer. ``sent`` is false when the request certainly never reached the server."""
+
+    sent: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+Outcome = Union[HttpResponse, TransportFailure, None]  # noqa: UP007 (runtime alias on 3.10)
+Plan = Generator[HttpRequest | Sleep, Outcome, T]
+
+
+class UnexpectedResponseError(PredictionOneAPIError):
+    hint = "The answer did not have the documented shape; the service may have changed. Report this."
+
+
+class _ClientCore:
+    """State and logic shared by both clients: keys, retry policy, the call plan."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        host: str | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        verify: bool | str = True,
+        key_refresh_lead: timedelta = DEFAULT_KEY_REFRESH_LEAD,
+        on_secret: Callable[[str], None] | None = None,
+        key_cache: ApiKeyCache | None = None,
+    ) -> None:
+        if not secret_key or not str(secret_key).strip():
+            raise PredictionOneConfigError(
+                "The Prediction One secret key is empty. Put the secret key from the Prediction One "
+                "Settings screen into the connection's password field."
+            )
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if not value or value <= 0:
+                raise PredictionOneConfigError(f"{name} must be a positive number of seconds, got {value!r}.")
+        self._secret_key = str(secret_key).strip()
+        self.base_url = normalize_base_url(host)
+        self.connect_timeout = float(connect_timeout)
+        self.read_timeout = float(read_timeout)
+        self.retry = retry or RetryPolicy()
+        self.verify = verify
+        self.keys = key_cache or ApiKeyCache(key_refresh_lead)
+        self._on_secret = on_secret or (lambda _secret: None)
+        self._on_secret(self._secret_key)
+        self.key_requests = 0  # Get API Key calls made, for diagnostics and benchmarks
+
+    # -- plans --------------------------------------------------------------------------------
+
+    def plan(self, call: Call[T]) -> Plan[T]:
+        """Send ``call`` with the right key; re-issue a derived key once if it is not accepted."""
+        refreshed = False
+        while True:
+            key = yield from self._key_plan(call)
+            try:
+                return (yield from self._send_plan(call, key))
+            except InvalidCredentialsError:
+                if call.credential is None or call.api_key is not None or refreshed:
+                    raise
+                log.info("Prediction One no longer accepts the %s API key; fetching a new one.", call.credential.value)
+                self.keys.invalidate(call.credential, call.model_id, key)
+                refreshed = True
+
+    def _key_plan(self, call: Call[Any]) -> Plan[str]:
+        if call.api_key is not None:
+            return call.api_key
+        if call.credential is None:
+            return self._secret_key
+        if call.credential is c.CredentialType.RETRAIN and call.model_id is None:
+            raise PredictionOneConfigError(
+                "A retrain API key needs model_id: pass the id of the model behind the prediction API."
+            )
+        cached = self.keys.get(call.credential, call.model_id)
+        if cached is not None:
+            return cached
+        self.key_requests += 1
+        issued = yield from self._send_plan(calls.get_api_key(call.credential, call.model_id), self._secret_key)
+        self._on_secret(issued.api_key)
+        self.keys.put(call.credential, call.model_id, issued)
+        return issued.api_key
+
+    def _send_plan(self, call: Call[T], key: str) -> Plan[T]:
+        request = self._build(call, key)
+        retry_number = 0
+        while True:
+            outcome = yield request
+            if isinstance(outcome, HttpResponse) and 200 <= outcome.status < 300:
+                return self._parse(call, outcome)
+            if isinstance(outcome, HttpResponse):
+                error = error_from_response(call.operation, outcome.status, outcome.body, inference=call.inference)
+                retryable = self.retry.should_retry_status(error, idempotent=call.idempotent)
+                if not retryable or retry_number >= self.retry.max_retries:
+                    raise error
+                delay = self.retry.delay(retry_number + 1, outcome.headers.get("retry-after"))
+                reason = f"HTTP {outcome.status}"
+            else:
+                assert isinstance(outcome, TransportFailure)
+                retryable = call.idempotent or not outcome.sent
+                if not retryable or retry_number >= self.retry.max_retries:
+                    raise PredictionOneTransportError(
+                        f"Prediction One {call.operation} failed: {outcome.detail}. "
+                        + (
+                            f"Gave up after {retry_number + 1} attempts; check the connection host and "
+                            "network, or raise the timeout / retries in the connection extras."
+                            if retryable
+                            else "The request may have reached the service, so it was not repeated "
+                            "(it creates something); check the Prediction One web app before retrying."
+                        )
+                    )
+                delay = self.retry.delay(retry_number + 1)
+                reason = outcome.detail
+            retry_number += 1
+            log.warning(
+                "Prediction One %s: %s; retry %d/%d in %.1fs.",
+                call.operation,
+                reason,
+                retry_number,
+                self.retry.max_retries,
+                delay,
+            )
+            yield Sleep(delay)
+
+    def _build(self, call: Call[Any], key: str) -> HttpRequest:
+        url = call.path if call.absolute else self.base_url + call.path
+        headers = {c.API_KEY_HEADER: key, "Accept": "application/json"}
+        body = None
+        if call.body is not None:
+            body = json.dumps(call.body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = c.INFERENCE_CONTENT_TYPE if call.inference else "application/json"
+        return HttpRequest(call.method, url, headers, call.params, body)
+
+    @staticmethod
+    def _parse(call: Call[T], response: HttpResponse) -> T:
+        try:
+            data = json.loads(response.body.decode("utf-8-sig")) if response.body.strip() else None
+            return call.parse(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            excerpt = response.body[:200].decode("utf-8", errors="replace")
+            raise UnexpectedResponseError(call.operation, response.status, message=str(exc), excerpt=excerpt) from exc
+
+
+_NOT_SENT_ERRORS = frozenset({"NewConnectionError", "NameResolutionError", "ConnectTimeoutError", "ConnectTimeout"})
+
+
+def _sent_before_failure(exc: BaseException) -> bool:
+    """Whether a ``requests`` failure may have happened after the request reached the server.
+
+    Only a failure to connect proves it did not; everything else (a read timeout, a connection
+    dropped mid-answer) may have come after the server acted.
+    """
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if any(cls.__name__ in _NOT_SENT_ERRORS for cls in type(node).__mro__):
+            return False
+        linked = (getattr(node, "reason", None), node.__cause__, node.__context__, *node.args)
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return True
+
+
+class PredictionOneClient(_ClientCore):
+    """Synchronous client for every endpoint of the Prediction One API.
+
+    :param secret_key: the account's secret key (used only for Get API Key).
+    :param host: base URL of the service; empty means the public Prediction One service.
+    :param connect_timeout: seconds to wait for a connection.
+    :param read_timeout: seconds to wait for an answer.
+    :param retry: the :class:`RetryPolicy`.
+    :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
+    :param key_refresh_lead: re-issue an API key this long before its ``end_date``.
+    :param on_secret: called with the secret key and with every API key derived from it, so the
+        caller can register them with a log masker.
+    :param session: a ``requests.Session`` to use (one is created otherwise).
+    """
+
+    def __init__(self, secret_key: str, *, session: requests.Session | None = None, **kwargs: Any) -> None:
+        super().__init__(secret_key, **kwargs)
+        self.session = session or requests.Session()
+
+    def __enter__(self) -> PredictionOneClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+    def call(self, call: Call[T]) -> T:
+        """Run one :class:`Call` to completion (keys, retries, error mapping included)."""
+        plan = self.plan(call)
+        outcome: Outcome = None
+        try:
+            while True:
+                action = plan.send(outcome)
+                if isinstance(action, Sleep):
+                    time.sleep(action.seconds)
+                    outcome = None
+                else:
+                    outcome = self._send(action)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _send(self, request: HttpRequest) -> HttpResponse | TransportFailure:
+        try:
+            response = self.session.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                params=request.params,
+                data=request.body,
+                timeout=self.timeout,
+                verify=self.verify,
+            )
+        except requests.exceptions.RequestException as exc:
+            return TransportFailure(sent=_sent_before_failure(exc), detail=_describe(exc))
+        return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    # -- Train (spec 4.1 – 4.9) ---------------------------------------------------------------
+
+    def get_api_key(self, credential_type: c.CredentialType | str, model_id: int | None = None) -> ApiKey:
+        """Get API Key (spec 4.1) with the secret key. Not cached; see :meth:`api_key`."""
+        credential = c.CredentialType(credential_type)
+        if credential is c.CredentialType.RETRAIN and model_id is None:
+            raise PredictionOneConfigError("credential_type='retrain' needs model_id.")
+        self.key_requests += 1
+        issued = self.call(calls.get_api_key(credential, model_id))
+        self._on_secret(issued.api_key)
+        return issued
+
+    def train_upload_urls(self, extension: str = c.UPLOAD_EXTENSION) -> TrainUploadUrls:
+        """Train Data Upload (spec 4.2): three upload URLs and a new ``external_process_id``."""
+        return self.call(calls.train_upload_urls(extension))
+
+    def data_set_info(self, external_process_id: str) -> DataSetInfo:
+        """Train Data Set Info (spec 4.3): column statistics of the uploaded training data."""
+        return self.call(calls.data_set_info(external_process_id))
+
+    def create_model(self, external_process_id: str, name: str, config: Mapping[str, Any]) -> str:
+        """Train (spec 4.4): start training; returns the ``external_process_id`` to poll (7.3)."""
+        return self.call(calls.create_model(external_process_id, name, config))
+
+    def train_status(self, external_process_id: str) -> TrainStatus:
+        """Train Status Check (spec 4.5)."""
+        return self.call(calls.train_status(external_process_id))
+
+    def list_models(self, offset: int = 0, limit: int = c.DEFAULT_PAGE_LIMIT) -> ModelPage:
+        """Get Model (spec 4.6): one page."""
+        return self.call(calls.list_models(offset, limit))
+
+    def iter_models(self, page_size: int = 100) -> Iterator[Model]:
+        """Every model, paging through ``metadata.total``."""
+        return _paginate(lambda offset: self.list_models(offset, page_size), lambda page: page.models)
+
+    def find_model_by_name(self, name: str) -> Model | None:
+        """The model called ``name``, newest ``created_date`` first if several match (spec 7.4)."""
+        matches = [m for m in self.iter_models() if m.name == name]
+        if not matches:
+            return None
+        return max(matches, key=lambda m: (m.created_date or "", m.model_id))
+
+    def delete_model(self, model_id: int) -> None:
+        """Delete Model (spec 4.7). The model also disappears from the web app."""
+        self.call(calls.delete_model(model_id))
+
+    def list_data_sets(self, offset: int = 0, limit: int = c.DEFAULT_PAGE_LIMIT) -> DataSetPage:
+        """Get Data Set (spec 4.8): one page."""
+        return self.call(calls.list_data_sets(offset, limit))
+
+    def iter_data_sets(self, page_size: int = 100) -> Iterator[Any]:
+        """Every data set, paging through ``metadata.total``."""
+        return _paginate(lambda offset: self.list_data_sets(offset, page_size), lambda page: page.data_sets)
+
+    def delete_data_set(self, data_set_id: int) -> None:
+        """Delete Data Set (spec 4.9). The data set also disappears from the web app."""
+        self.call(calls.delete_data_set(data_set_id))
+
+    # -- Files -------------------------------------------------------------------------------
+
+    def upload(self, url: str, source: files.UploadSource, *, label: str, **options: Any) -> None:
+        """PUT ``source`` to a pre-issued upload URL: streamed, retried from the start on failure."""
+        files.upload(
+            self.session,
+            url,
+            source,
+            label=label,
+            timeout=self.timeout,
+            verify=self.verify,
+            retry=self.retry,
+            **options,
+        )
+
+    def download(self, url: str, *, label: str, destination: str | os.PathLike[str] | None = None) -> bytes | Path:
+        """GET a result URL: the bytes, or streamed to ``destination`` (returns the path)."""
+        return files.download(
+            self.session,
+            url,
+            label=label,
+            timeout=self.timeout,
+            verify=self.verify,
+            destination=destination,
+            retry=self.retry,
+        )
+
+    def upload_training_data(
+        self,
+        training_file: files.PathOrFile,
+        column_info: Mapping[str, Any] | files.PathOrFile,
+        evaluation_file: files.PathOrFile | None = None,
+        **options: Any,
+    ) -> TrainUploadUrls:
+        """The upload half of the train flow (spec 1.1 steps 2–3), checked before any request.
+
+        The training file's header is read and the column info must type every column of it;
+        the evaluation file must have the same columns. Only then are upload URLs requested and
+        the files streamed. Returns the upload response (its ``external_process_id`` is what
+        training needs).
+        """
+        training = files.UploadSource.of(training_file, param="training_file")
+        header = files.read_csv_header(training, param="training_file")
+        info, _columns = files.column_info_source(column_info, header)
+        evaluation = None
+        if evaluation_file is not None:
+            evaluation = files.UploadSource.of(evaluation_file, param="evaluation_file")
+            eval_header = files.read_csv_header(evaluation, param="evaluation_file")
+            if eval_header != header:
+                raise PredictionOneConfigError(
+                    "evaluation_file must have the same columns as training_file, in the same order; "
+                    f"training has {header}, evaluation has {eval_header}."
+                )
+        urls = self.train_upload_urls()
+        log.info("Uploading training data for external_process_id %s.", urls.external_process_id)
+        self.upload(urls.learn_data_set_upload_url, training, label="training file", **options)
+        self.upload(urls.column_info_upload_url, info, label="column-info file", **options)
+        if evaluation is not None:
+            self.upload(urls.eval_data_set_upload_url, evaluation, label="evaluation file", **options)
+        return urls
+
+    def download_result(self, url: str, destination: str | os.PathLike[str] | None = None) -> TrainingResult:
+        """Download a training / retraining result archive and read its metrics (spec 7.20).
+
+        With ``destination`` the archive is also kept there.
+        """
+        if destination is None:
+            payload = self.download(url, label="result archive")
+            assert isinstance(payload, bytes)
+            return TrainingResult.from_zip_bytes(payload)
+        path = self.download(url, label="result archive", destination=destination)
+        assert isinstance(path, Path)
+        return TrainingResult.from_zip_bytes(path.read_bytes())
+
+    def upload_retrain_data(
+        self,
+        model_id: int,
+        training_file: files.PathOrFile,
+        evaluation_file: files.PathOrFile | None = None,
+        **options: Any,
+    ) -> RetrainUpload:
+        """Retrain flow steps 2–3 (spec 1.3): a CSV, or a zip of training + evaluation files.
+
+        Files are checked first; retraining starts on the service when the upload completes.
+        """
+        training = files.UploadSource.of(training_file, param="training_file")
+        header = files.read_csv_header(training, param="training_file")
+        if evaluation_file is None:
+            upload = self.retrain_upload_url(model_id, training.name)
+            self.upload(upload.upload_url, training, label="retraining file", **options)
+            return upload
+        evaluation = files.UploadSource.of(evaluation_file, param="evaluation_file")
+        if files.read_csv_header(evaluation, param="evaluation_file") != header:
+            raise PredictionOneConfigError("evaluation_file must have the same columns as training_file.")
+        with tempfile.TemporaryDirectory(prefix="predictionone-") as folder:
+            archive = files.build_retrain_zip(training, evaluation, Path(folder) / f"{Path(training.name).stem}.zip")
+            upload = self.retrain_upload_url(model_id, archive.name)
+            self.upload(upload.upload_url, archive, label="retraining archive", **options)
+        return upload
+
+    # -- Predict (spec 4.10 – 4.14) -----------------------------------------------------------
+
+    def create_classifier(self, model_id: int, rules: tuple[IpRule, ...] | list[IpRule]) -> CreatedClassifier:
+        """Create Classifier (spec 4.10): deploy ``model_id`` as a prediction API."""
+        created = self.call(calls.create_classifier(model_id, rules))
+        self._on_secret(created.api_key)
+        return created
+
+    def list_classifiers(self) -> list[Classifier]:
+        """Get Classifier (spec 4.11): every prediction API of the account."""
+        found = self.call(calls.list_classifiers())
+        for item in found:
+            if item.api_key:
+                self._on_secret(item.api_key)
+        return found
+
+    def get_classifier(self, classifier_id: str) -> Classifier | None:
+        """One prediction API, found in the list (spec 7.7); ``None`` if there is none."""
+        return next((item for item in self.list_classifiers() if item.classifier_id == classifier_id), None)
+
+    def update_classifier(
+        self,
+        classifier_id: str,
+        *,
+        rules: list[IpRule] | None = None,
+        active: bool | None = None,
+        is_editable: bool | None = None,
+    ) -> Classifier:
+        """Update Classifier (spec 4.12). Only the fields given are sent."""
+        return self.call(calls.update_classifier(classifier_id, rules=rules, active=active, is_editable=is_editable))
+
+    def delete_classifier(self, classifier_id: str) -> None:
+        """Delete Classifier (spec 4.13)."""
+        self.call(calls.delete_classifier(classifier_id))
+
+    def inference(self, url: str, api_key: str, csv_text: str, **flags: Any) -> InferenceResult:
+        """Inference (spec 4.14): one CSV header + one data row; see :func:`calls.inference`."""
+        self._on_secret(api_key)
+        return self.call(calls.inference(url, api_key, csv_text, **flags))
+
+    # -- Retrain (spec 4.15 – 4.17) -----------------------------------------------------------
+
+    def retrain_upload_url(self, model_id: int, filename: str) -> RetrainUpload:
+        """Retrain Data Upload (spec 4.15): a job id and the URL to PUT the new data to."""
+        return self.call(calls.retrain_upload_url(model_id, filename))
+
+    def retrain_status(self, model_id: int, retrain_job_id: str) -> RetrainStatus:
+        """Retrain Status Check (spec 4.16)."""
+        return self.call(calls.retrain_status(model_id, retrain_job_id))
+
+    def switch_model(self, model_id: int, retrain_job_id: str) -> str:
+        """Retrain Model Switch (spec 4.17): point the prediction API at the retrained model."""
+        return self.call(calls.switch_model(model_id, retrain_job_id))
+
+
+def _paginate(fetch: Callable[[int], Any], items: Callable[[Any], list[T]]) -> Iterator[T]:
+    offset = 0
+    while True:
+        page = fetch(offset)
+        batch = items(page)
+        yield from batch
+        offset += len(batch)
+        if not batch or offset >= page.metadata.total:
+            return
+
+
+def _describe(exc: BaseException) -> str:
+    kind = type(exc).__name__
+    text = str(exc)
+    # urllib3 messages repeat the pool object; keep the useful tail.
+    if "Caused by" in text:
+        text = text.split("Caused by", 1)[1].strip(" ()")
+    return f"{kind}: {text[:200]}" if text else kind
+
+
+class AsyncPredictionOneClient(_ClientCore):
+    """The async side, for triggers: the same plans run with ``httpx.AsyncClient``.
+
+    Only what a trigger needs is exposed as methods (status checks); :meth:`call` runs any
+    :class:`Call`. Accepts the same arguments as :class:`PredictionOneClient`. Use it as an async
+    context manager so its single connection pool is closed.
+    """
+
+    def __init__(self, secret_key: str, **kwargs: Any) -> None:
+        super().__init__(secret_key, **kwargs)
+        import httpx  # deferred: only triggers need it
+
+        self._httpx = httpx
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
+            verify=self.verify,
+        )
+
+    async def __aenter__(self) -> AsyncPredictionOneClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def call(self, call: Call[T]) -> T:
+        plan = self.plan(call)
+        outcome: Outcome = None
+        try:
+            while True:
+                action = plan.send(outcome)
+                if isinstance(action, Sleep):
+                    await asyncio.sleep(action.seconds)
+                    outcome = None
+                else:
+                    outcome = await self._send(action)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _send(self, request: HttpRequest) -> HttpResponse | TransportFailure:
+        httpx = self._httpx
+        try:
+            response = await self._client.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                params=dict(request.params) if request.params else None,
+                content=request.body,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return TransportFailure(sent=False, detail=_describe(exc))
+        except httpx.HTTPError as exc:
+            return TransportFailure(sent=True, detail=_describe(exc))
+        return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    async def train_status(self, external_process_id: str) -> TrainStatus:
+        """Train Status Check (spec 4.5)."""
+        return await self.call(calls.train_status(external_process_id))
+
+    async def retrain_status(self, model_id: int, retrain_job_id: str) -> RetrainStatus:
+        """Retrain Status Check (spec 4.16)."""
+        return await self.call(calls.retrain_status(model_id, retrain_job_id))
+
+    async def get_classifier(self, classifier_id: str) -> Classifier | None:
+        """One prediction API from Get Classifier (spec 7.7), or ``None``."""
+        found = await self.call(calls.list_classifiers())
+        return next((item for item in found if item.classifier_id == classifier_id), None)

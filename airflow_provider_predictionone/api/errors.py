@@ -1,0 +1,244 @@
+"""Exceptions of the Prediction One API layer.
+
+Every documented ``message`` (spec 3, 4.14) maps to one class. Each exception's text says what
+went wrong and what to do, and carries the HTTP status, ``code``, ``error`` and ``message``.
+Error bodies that are not the documented JSON (an HTML page, an empty body) still give a clear
+error with the status and a short excerpt. No exception text ever contains a key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow_provider_predictionone.api import contract as c
+
+
+class PredictionOneError(Exception):
+    """Base class of every error raised by this provider's API layer."""
+
+
+class PredictionOneConfigError(PredictionOneError, ValueError):
+    """Bad input detected before any request was sent (nothing was created remotely)."""
+
+
+class PredictionOneTransportError(PredictionOneError):
+    """The service could not be reached, or did not answer in time, after all retries."""
+
+
+class PredictionOneUploadError(PredictionOneError):
+    """An upload to a pre-issued upload URL failed after all retries."""
+
+
+class JobFailedError(PredictionOneError):
+    """A training or retraining job ended in a failure status."""
+
+    def __init__(self, text: str, *, status: str | None = None, message: str | None = None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.message = message
+
+
+class JobTimeoutError(PredictionOneError):
+    """A wait for a job or a prediction API ran past its timeout."""
+
+
+class PredictionOneAPIError(PredictionOneError):
+    """The service answered with an error.
+
+    :param operation: what was called, e.g. ``"Train Status Check (GET /models/results)"``.
+    :param status_code: the HTTP status.
+    :param code: the 10-digit error ``code`` from the body, if any.
+    :param error: the symbolic ``error`` from the body, if any.
+    :param message: the ``message`` from the body, if any.
+    :param excerpt: a short excerpt of a body that was not the documented JSON.
+    """
+
+    hint = "Check the request against the Prediction One API manual; if it persists, contact Sony support."
+    retryable = False
+
+    def __init__(
+        self,
+        operation: str,
+        status_code: int,
+        *,
+        code: str | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        excerpt: str | None = None,
+    ) -> None:
+        self.operation = operation
+        self.status_code = status_code
+        self.code = code
+        self.error = error
+        self.message = message
+        self.excerpt = excerpt
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [f"HTTP {self.status_code}"]
+        if self.code or self.error:
+            parts.append(" ".join(p for p in (self.code, self.error) if p))
+        head = f"Prediction One {self.operation} failed ({', '.join(parts)})"
+        if self.message:
+            head += f": {self.message!r}"
+        elif self.excerpt is not None:
+            head += f"; response body: {self.excerpt!r}" if self.excerpt else "; empty response body"
+        return f"{head}. {self.hint}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the exception picklable (Airflow serialises exceptions across processes).
+        return (
+            _rebuild,
+            (type(self), self.operation, self.status_code, self.code, self.error, self.message, self.excerpt),
+        )
+
+
+def _rebuild(cls: type[PredictionOneAPIError], *args: Any) -> PredictionOneAPIError:
+    operation, status_code, code, error, message, excerpt = args
+    return cls(operation, status_code, code=code, error=error, message=message, excerpt=excerpt)
+
+
+class InvalidCredentialsError(PredictionOneAPIError):
+    hint = (
+        "The key was not accepted. If this was Get API Key, the connection's secret key is wrong or was "
+        "revoked: create a new one on the Prediction One Settings screen and store it as the connection's "
+        "password. Otherwise the derived API key expired; it is re-issued automatically once."
+    )
+
+
+class UserDeletedError(PredictionOneAPIError):
+    hint = "The Prediction One user behind this secret key may have been deleted; check the account."
+
+
+class ModelDeletedError(PredictionOneAPIError):
+    hint = "The model does not exist (any more). Check the model_id in the Prediction One web app or list models."
+
+
+class ModelIdRequiredError(PredictionOneAPIError):
+    hint = "A retrain API key needs the model_id of the model behind the prediction API to retrain."
+
+
+class RetrainJobDeletedError(PredictionOneAPIError):
+    hint = "The retraining job may have been deleted; start a new retraining."
+
+
+class RetrainJobNotFoundError(PredictionOneAPIError):
+    hint = "Check the retrain_job_id, and that it belongs to the model whose retrain key is used."
+
+
+class ClassifierNotFoundError(PredictionOneAPIError):
+    hint = (
+        "No prediction API serves this model (it may have been deleted). Deploy the model first, and "
+        "retrain the model_id of the model behind an existing prediction API."
+    )
+
+
+class RetrainJobNotFinishedError(PredictionOneAPIError):
+    hint = "Wait until the retraining job's status is 'job_finished' before switching the model."
+
+
+class ConfigurationFileNotFoundError(PredictionOneAPIError):
+    hint = (
+        "The model's stored configuration file is missing, so it cannot be retrained. Train a new model "
+        "with the train flow instead."
+    )
+
+
+class ServerError(PredictionOneAPIError):
+    hint = "The service had an internal error. Transient errors were retried; try again later."
+    retryable = True
+
+
+class RateLimitedError(PredictionOneAPIError):
+    hint = "The service is rate-limiting requests (HTTP 429). Lower the request rate or concurrency."
+    retryable = True
+
+
+class InferenceError(PredictionOneAPIError):
+    hint = "The prediction API rejected the request."
+
+
+class InferenceClassifierNotFoundError(InferenceError):
+    hint = "The prediction API (classifier_id in the URL) does not exist; check the prediction API URL."
+
+
+class InferenceBadRequestError(InferenceError):
+    hint = (
+        "The request did not match the input schema: send one CSV header plus exactly one data row "
+        "(base64), with the model's columns, and the ar/ad/nc flags."
+    )
+
+
+class InferenceInvalidApiKeyError(InferenceError):
+    hint = "The prediction-API key is wrong: use the api_key returned by Create / Get Classifier."
+
+
+class InferenceInvalidClassifierIdError(InferenceError):
+    hint = "The classifier_id was not found; check the prediction API URL."
+
+
+class InferenceIpNotAllowedError(InferenceError):
+    hint = "The caller's IP address is not allowed by the prediction API's rules; update its IP rules."
+
+
+class PredictionApiNotRunningError(InferenceError):
+    hint = "The prediction API is not running: start it (active=true) and wait until its status is 'running'."
+
+
+_BY_MESSAGE: dict[str, type[PredictionOneAPIError]] = {
+    c.MSG_INVALID_API_KEY: InvalidCredentialsError,
+    c.MSG_INACTIVE_CREDENTIAL: InvalidCredentialsError,
+    c.MSG_NOT_FOUND_CREDENTIAL: InvalidCredentialsError,
+    c.MSG_USER_DELETED: UserDeletedError,
+    c.MSG_MODEL_DELETED: ModelDeletedError,
+    c.MSG_MODEL_ID_REQUIRED: ModelIdRequiredError,
+    c.MSG_JOB_DELETED: RetrainJobDeletedError,
+    c.MSG_RETRAIN_JOB_NOT_FOUND: RetrainJobNotFoundError,
+    c.MSG_CLASSIFIER_NOT_FOUND: ClassifierNotFoundError,
+    c.MSG_RETRAIN_NOT_FINISHED: RetrainJobNotFinishedError,
+    c.MSG_CONFIGURATION_FILE_NOT_FOUND: ConfigurationFileNotFoundError,
+    c.MSG_INFERENCE_CLASSIFIER_NOT_FOUND: InferenceClassifierNotFoundError,
+    c.MSG_INFERENCE_BAD_REQUEST: InferenceBadRequestError,
+    c.MSG_INFERENCE_INVALID_API_KEY: InferenceInvalidApiKeyError,
+    c.MSG_INFERENCE_INVALID_CLASSIFIER_ID: InferenceInvalidClassifierIdError,
+    c.MSG_INFERENCE_IP_NOT_ALLOWED: InferenceIpNotAllowedError,
+}
+
+_EXCERPT_CHARS = 200
+
+
+def error_from_response(
+    operation: str, status_code: int, body: bytes, *, inference: bool = False
+) -> PredictionOneAPIError:
+    """Build the specific exception for an error response (spec 7.10).
+
+    The body is parsed as JSON when possible and matched on its ``message``; anything else gives a
+    generic error carrying the status and a short excerpt of the body.
+    """
+    parsed: Any = None
+    if body:
+        try:
+            parsed = json.loads(body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            parsed = None
+    if isinstance(parsed, dict) and any(k in parsed for k in ("code", "error", "message")):
+        code = None if parsed.get("code") is None else str(parsed.get("code"))
+        error = None if parsed.get("error") is None else str(parsed.get("error"))
+        message = None if parsed.get("message") is None else str(parsed.get("message"))
+        cls = _BY_MESSAGE.get(message or "")
+        if cls is None and message and message.startswith(c.MSG_INFERENCE_NOT_RUNNING_PREFIX):
+            cls = PredictionApiNotRunningError
+        if cls is None:
+            cls = _by_status(status_code, inference)
+        return cls(operation, status_code, code=code, error=error, message=message)
+    excerpt = body[:_EXCERPT_CHARS].decode("utf-8", errors="replace").strip() if body else ""
+    return _by_status(status_code, inference)(operation, status_code, excerpt=excerpt)
+
+
+def _by_status(status_code: int, inference: bool) -> type[PredictionOneAPIError]:
+    if status_code == 429:
+        return RateLimitedError
+    if status_code >= 500:
+        return ServerError
+    return InferenceError if inference else PredictionOneAPIError
