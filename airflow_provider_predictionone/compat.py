@@ -11,20 +11,26 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 try:  # Airflow 3
-    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, Context
+    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, Context, Variable
     from airflow.sdk.log import mask_secret
 
     AIRFLOW_V3 = True
 except ImportError:  # Airflow 2.x
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore[no-redef]
+    from airflow.models import BaseOperator, BaseOperatorLink, Variable  # type: ignore[no-redef]
     from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
     from airflow.utils.context import Context  # type: ignore[no-redef,attr-defined]
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
 
     AIRFLOW_V3 = False
 
+from airflow.configuration import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable`` (read when an operator is constructed)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 async def aget_connection(conn_id: str) -> Any:
@@ -46,6 +52,9 @@ __all__ = [
     "BaseTrigger",
     "Context",
     "TriggerEvent",
+    "Variable",
     "aget_connection",
+    "conf",
+    "default_deferrable",
     "mask_secret",
 ]

@@ -552,16 +552,22 @@ class PredictionOneClient(_ClientCore):
         model_id: int,
         training_file: files.PathOrFile,
         evaluation_file: files.PathOrFile | None = None,
+        *,
+        on_job_id: Callable[[str], None] | None = None,
         **options: Any,
     ) -> RetrainUpload:
         """Retrain flow steps 2–3 (spec 1.3): a CSV, or a zip of training + evaluation files.
 
         Files are checked first; retraining starts on the service when the upload completes.
+        ``on_job_id`` is called with the new ``retrain_job_id`` before the upload starts (so a
+        caller can record it durably).
         """
+        notify = on_job_id or (lambda _job_id: None)
         training = files.UploadSource.of(training_file, param="training_file")
         header = files.read_csv_header(training, param="training_file")
         if evaluation_file is None:
             upload = self.retrain_upload_url(model_id, training.name)
+            notify(upload.retrain_job_id)
             self.upload(upload.upload_url, training, label="retraining file", **options)
             return upload
         evaluation = files.UploadSource.of(evaluation_file, param="evaluation_file")
@@ -570,6 +576,7 @@ class PredictionOneClient(_ClientCore):
         with tempfile.TemporaryDirectory(prefix="predictionone-") as folder:
             archive = files.build_retrain_zip(training, evaluation, Path(folder) / f"{Path(training.name).stem}.zip")
             upload = self.retrain_upload_url(model_id, archive.name)
+            notify(upload.retrain_job_id)
             self.upload(upload.upload_url, archive, label="retraining archive", **options)
         return upload
 

@@ -1,0 +1,580 @@
+"""Operators for Prediction One: upload training data, train, retrain and switch models.
+
+All operators are thin: the API client does HTTP, the hook turns a connection into a client,
+the shared trigger does deferred waiting. Constructors never touch the network or a connection.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_predictionone.api.contract import JobState
+from airflow_provider_predictionone.api.errors import (
+    JobFailedError,
+    JobTimeoutError,
+    PredictionOneAPIError,
+    PredictionOneConfigError,
+)
+from airflow_provider_predictionone.compat import BaseOperator, default_deferrable
+from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+from airflow_provider_predictionone.operators.ledger import JobLedger
+
+if TYPE_CHECKING:
+    from airflow_provider_predictionone.api.client import PredictionOneClient
+    from airflow_provider_predictionone.api.config import TrainConfig
+    from airflow_provider_predictionone.api.models import DataSetInfo, RetrainStatus, TrainStatus
+    from airflow_provider_predictionone.compat import Context
+
+DEFAULT_CHECK_INTERVAL = 30.0
+DEFAULT_TIMEOUT = 24 * 3600.0
+MODEL_NAME_MAX = 100
+
+
+def _as_int(name: str, value: Any) -> int:
+    """``value`` as an int: templated ids render to strings, so "12" is accepted."""
+    if isinstance(value, bool):
+        raise PredictionOneConfigError(f"{name}={value!r} is not an id; pass the numeric {name}.")
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise PredictionOneConfigError(
+            f"{name}={value!r} is not a whole number. Pass the numeric {name} (for a template, make sure it "
+            'renders to a number, e.g. "{{ params.model_id }}").'
+        ) from None
+
+
+def _require_text(name: str, value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text or text.lower() in {"none", "null"}:
+        raise PredictionOneConfigError(f"{name}={value!r} is empty; it is required.")
+    return text
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PredictionOneConfigError(f"{name}={value!r} is not a number of seconds.") from None
+    if number <= 0:
+        raise PredictionOneConfigError(f"{name}={value!r} must be more than 0 seconds.")
+    return number
+
+
+def _is_templated(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(_is_templated(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_is_templated(v) for v in value)
+    return False
+
+
+def default_model_name(context: Context) -> str:
+    """A model name unique to the DAG run and task (spec 7.4 needs one to find the model id)."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    suffix = f".{map_index}" if map_index not in (None, -1) else ""
+    raw = f"{ti.dag_id}.{ti.task_id}{suffix}.{ti.run_id}"
+    name = re.sub(r"[^\w.\-:+]", "_", raw)
+    return name[-MODEL_NAME_MAX:]
+
+
+class PredictionOneBaseOperator(BaseOperator):
+    """Base of the Prediction One operators: the connection id and a lazily built hook.
+
+    :param predictionone_conn_id: the Prediction One connection (secret key as password).
+    """
+
+    def __init__(self, *, predictionone_conn_id: str = PredictionOneHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.predictionone_conn_id = predictionone_conn_id
+
+    @cached_property
+    def hook(self) -> PredictionOneHook:
+        return PredictionOneHook(self.predictionone_conn_id)
+
+    @property
+    def client(self) -> PredictionOneClient:
+        return self.hook.get_conn()
+
+
+class _JobWaitingOperator(PredictionOneBaseOperator):
+    """Shared waiting for a training or retraining job: poll in the worker, or defer."""
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = True,
+        check_interval: float = DEFAULT_CHECK_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.check_interval = _positive("check_interval", check_interval)
+        self.timeout = _positive("timeout", timeout)
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    def _wait(
+        self,
+        context: Context,
+        *,
+        kind: str,
+        job_id: str,
+        model_id: int | None,
+        resume_kwargs: dict[str, Any],
+    ) -> TrainStatus | RetrainStatus:
+        """Return the job's final status once it succeeded; raise if it failed or timed out.
+
+        When deferrable and still running, this defers (raises ``TaskDeferred``) and the task
+        resumes in ``execute_complete`` with ``resume_kwargs``.
+        """
+        from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger, check_job
+
+        deadline = time.time() + self.timeout
+        status = check_job(self.client, kind, job_id, model_id)
+        if not status.state.is_terminal and self.deferrable:
+            self.log.info("Deferring while Prediction One %s job %s runs (status %r).", kind, job_id, status.status)
+            self.defer(
+                trigger=PredictionOneJobTrigger(
+                    kind=kind,
+                    job_id=job_id,
+                    model_id=model_id,
+                    predictionone_conn_id=self.predictionone_conn_id,
+                    poll_interval=self.check_interval,
+                    end_time=deadline,
+                ),
+                method_name="execute_complete",
+                kwargs=resume_kwargs,
+            )
+        last = None
+        while not status.state.is_terminal:
+            if status.status != last:
+                self.log.info("Prediction One %s job %s: status %r.", kind, job_id, status.status)
+                last = status.status
+            if time.time() + self.check_interval > deadline:
+                raise JobTimeoutError(
+                    f"Prediction One {kind} job {job_id} did not finish within {self.timeout:.0f}s "
+                    f"(last status {status.status!r}). It may still be running; raise `timeout`, or retry the "
+                    "task: the retry re-attaches to this job instead of starting another."
+                )
+            time.sleep(self.check_interval)
+            status = check_job(self.client, kind, job_id, model_id)
+        if status.state is JobState.FAILED:
+            raise JobFailedError(
+                f"Prediction One {kind} job {job_id} failed with status {status.status!r}: "
+                f"{status.message or 'the service gave no message'}",
+                status=status.status,
+                message=status.message,
+            )
+        return status
+
+    def _resume_status(self, event: dict[str, Any], job_id: str, kind: str, model_id: int | None) -> Any:
+        from airflow_provider_predictionone.triggers.predictionone import check_job, job_event_result
+
+        job_event_result(event, expected_job_id=job_id)
+        return check_job(self.client, kind, job_id, model_id)
+
+
+class PredictionOneUploadDataOperator(PredictionOneBaseOperator):
+    """Upload training data to Prediction One and return the ``external_process_id``.
+
+    Uploads the training file, the column-info file and, optionally, an evaluation file (spec
+    4.2). The files are checked before anything is sent: the training file must be UTF-8 CSV and
+    the column info must give a type to every one of its columns. Afterwards the operator reads
+    Train Data Set Info and logs a summary; with ``target_column`` it fails when that column is
+    missing or judged unusable by the service.
+
+    :param training_file: path of the training CSV (UTF-8, header row). Templated.
+    :param column_info: ``{column: type}`` (types ``string``, ``float``, ``date``, ``text``) or the
+        path of a column-info CSV. Templated.
+    :param evaluation_file: optional path of an evaluation CSV with the same columns. Templated.
+    :param target_column: the column the model will predict; checked against the statistics.
+    :param check_data: read Train Data Set Info after uploading (default true).
+    :return: the ``external_process_id`` (also pushed to XCom).
+    """
+
+    template_fields: Sequence[str] = ("training_file", "column_info", "evaluation_file", "target_column")
+    ui_color = "#dbe9f6"
+
+    def __init__(
+        self,
+        *,
+        training_file: str | Path,
+        column_info: Mapping[str, str] | str | Path,
+        evaluation_file: str | Path | None = None,
+        target_column: str | None = None,
+        check_data: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.training_file = training_file
+        self.column_info = column_info
+        self.evaluation_file = evaluation_file
+        self.target_column = target_column
+        self.check_data = check_data
+
+    def execute(self, context: Context) -> str:
+        training_file = _require_text("training_file", self.training_file)
+        column_info = (
+            self.column_info
+            if isinstance(self.column_info, Mapping)
+            else _require_text("column_info", self.column_info)
+        )
+        evaluation_file = str(self.evaluation_file) if self.evaluation_file else None
+        urls = self.client.upload_training_data(training_file, column_info, evaluation_file)
+        epid = urls.external_process_id
+        context["ti"].xcom_push(key="external_process_id", value=epid)
+        if self.check_data:
+            info = read_data_set_info(self.client, epid)
+            self.log.info("%s", summarize_data_set(info))
+            if self.target_column:
+                check_target_usable(info, str(self.target_column))
+        return epid
+
+
+def read_data_set_info(client: PredictionOneClient, external_process_id: str, attempts: int = 5) -> DataSetInfo:
+    """Train Data Set Info, retried briefly while the service may still be processing the
+    uploads (spec 7.5)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return client.data_set_info(external_process_id)
+        except PredictionOneAPIError as exc:
+            if type(exc) is not PredictionOneAPIError or attempt == attempts:
+                raise
+            time.sleep(min(2.0 * attempt, 10.0))
+    raise AssertionError("unreachable")
+
+
+def summarize_data_set(info: DataSetInfo) -> str:
+    unusable = ", ".join(info.useless_columns) or "none"
+    return (
+        f"Prediction One read {info.row_count} rows x {len(info.raw_column_names)} columns; "
+        f"columns judged unusable: {unusable}."
+    )
+
+
+def check_target_usable(info: DataSetInfo, target_column: str) -> None:
+    if target_column not in info.raw_column_names:
+        raise PredictionOneConfigError(
+            f"target_column={target_column!r} is not a column of the uploaded training data; its columns are "
+            f"{info.raw_column_names}."
+        )
+    if target_column in info.useless_columns:
+        raise PredictionOneConfigError(
+            f"Prediction One judged the target column {target_column!r} unusable (e.g. constant or all "
+            "missing). Check the training data."
+        )
+
+
+class PredictionOneTrainModelOperator(_JobWaitingOperator):
+    """Train a Prediction One model (spec 4.4) and wait for it.
+
+    The configuration is given with readable names (``target_column``, ``prediction_type``,
+    ``positive_value``, ...) or as ``config`` (a mapping of readable names or spec keys). It is
+    validated before any request — at DAG parse time when no value is templated, otherwise after
+    rendering — and checked against Train Data Set Info before training starts.
+
+    When training finishes, the model id is resolved by the model name (spec 7.4; by default
+    unique to DAG, task and run), the result archive is read for metrics (and kept at
+    ``result_path`` when given — a path on the worker that runs the task), and a summary is
+    returned: ``external_process_id``, ``model_id``, ``model_name``, ``status``, ``metrics``,
+    ``result_files``, ``result_path``.
+
+    A retry never starts a second training: the job is recorded in the task's durable state
+    before waiting, and the next try re-attaches to it (see :mod:`.ledger`).
+
+    :param external_process_id: from :class:`PredictionOneUploadDataOperator`. Templated.
+    :param target_column: column to predict (``tc``).
+    :param prediction_type: ``binary_classification``, ``multi_classification`` or ``regression``.
+    :param positive_value: the positive class, required for binary classification only (``tv``).
+    :param config: further options as a mapping (see :class:`~..api.config.TrainConfig`).
+    :param model_name: the model's name; default unique per DAG, task and run. Templated.
+    :param check_data: check the config against Train Data Set Info before training.
+    :param wait_for_completion: wait for the training to finish (default true).
+    :param check_interval: seconds between status checks (default 30, as the manual).
+    :param timeout: seconds to wait at most (default 24 hours).
+    :param deferrable: wait in the triggerer instead of a worker slot; default from
+        ``[operators] default_deferrable``.
+    :param result_path: where to keep the result zip (optional). Templated.
+    """
+
+    template_fields: Sequence[str] = (
+        "external_process_id",
+        "target_column",
+        "prediction_type",
+        "positive_value",
+        "config",
+        "model_name",
+        "result_path",
+    )
+    ui_color = "#c6dbef"
+
+    def __init__(
+        self,
+        *,
+        external_process_id: str,
+        target_column: str | None = None,
+        prediction_type: str | None = None,
+        positive_value: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        model_name: str | None = None,
+        check_data: bool = True,
+        result_path: str | Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.external_process_id = external_process_id
+        self.target_column = target_column
+        self.prediction_type = prediction_type
+        self.positive_value = positive_value
+        self.config = dict(config or {})
+        self.model_name = model_name
+        self.check_data = check_data
+        self.result_path = result_path
+        options = (self.target_column, self.prediction_type, self.positive_value, self.config)
+        if not _is_templated(options):
+            self._train_config().validate()  # literal values fail at DAG parse time
+
+    def _train_config(self) -> TrainConfig:
+        from airflow_provider_predictionone.api.config import TrainConfig
+
+        options: dict[str, Any] = dict(self.config)
+        for name, value in (
+            ("target_column", self.target_column),
+            ("prediction_type", self.prediction_type),
+            ("positive_value", self.positive_value),
+        ):
+            if value is not None and value != "":
+                options[name] = value
+        return TrainConfig.from_mapping(options)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        epid = _require_text("external_process_id", self.external_process_id)
+        config = self._train_config()
+        config.validate()
+        ledger = JobLedger(context, "train")
+        record = ledger.get()
+        job_id = None
+        if record and record.get("upload_id") == epid:
+            job_id, model_name = str(record["job_id"]), str(record["model_name"])
+            state = self.client.train_status(job_id).state
+            if state is JobState.FAILED:
+                self.log.info("The training started by an earlier try (%s) failed; starting a new one.", job_id)
+                job_id = None
+            else:
+                self.log.info("Re-attaching to training %s started by an earlier try (no duplicate).", job_id)
+        if job_id is None:
+            if self.check_data:
+                info = read_data_set_info(self.client, epid)
+                self.log.info("%s", summarize_data_set(info))
+                for warning in config.validate_against_data(info):
+                    self.log.warning("%s", warning)
+            model_name = str(self.model_name) if self.model_name else default_model_name(context)
+            job_id = self._start_training(epid, model_name, config)
+            ledger.set({"upload_id": epid, "job_id": job_id, "model_name": model_name})
+        context["ti"].xcom_push(key="external_process_id", value=job_id)
+        context["ti"].xcom_push(key="model_name", value=model_name)
+        if not self.wait_for_completion:
+            return {"external_process_id": job_id, "model_name": model_name, "status": "started"}
+        status = self._wait(
+            context,
+            kind="train",
+            job_id=job_id,
+            model_id=None,
+            resume_kwargs={"job_id": job_id, "model_name": model_name},
+        )
+        return self._finish(context, job_id, model_name, status)
+
+    def _start_training(self, epid: str, model_name: str, config: TrainConfig) -> str:
+        try:
+            job_id = self.client.create_model(epid, model_name, config.to_api())
+        except PredictionOneAPIError as exc:
+            # Spec 7.6: value types are undocumented. A plain bad-request answer means nothing was
+            # created, so try the other representation once.
+            if type(exc) is not PredictionOneAPIError or exc.status_code != 400:
+                raise
+            self.log.warning("Train rejected the config (%s); retrying with the alternate value types.", exc.message)
+            job_id = self.client.create_model(epid, model_name, config.to_api(alternate=True))
+            self.log.info("The alternate config representation was accepted (spec 7.6).")
+        self.log.info("Started training %r: external_process_id %s.", model_name, job_id)
+        return job_id
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], job_id: str = "", model_name: str = ""
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: validate its event and finish."""
+        status = self._resume_status(event, job_id, "train", None)
+        return self._finish(context, job_id, model_name, status)
+
+    def _finish(self, context: Context, job_id: str, model_name: str, status: TrainStatus) -> dict[str, Any]:
+        model = None
+        for attempt in range(5):  # the model list may lag the status a little
+            model = self.client.find_model_by_name(model_name)
+            if model is not None:
+                break
+            time.sleep(1.0 + attempt)
+        if model is None:
+            raise PredictionOneAPIError(
+                "Get Model (GET /models)",
+                200,
+                message=f"no model named {model_name!r} after training {job_id} finished",
+            )
+        context["ti"].xcom_push(key="model_id", value=model.model_id)
+        result_path = str(self.result_path) if self.result_path else None
+        metrics: dict[str, Any] = {}
+        files: list[str] = []
+        if status.result_url:
+            result = self.client.download_result(status.result_url, result_path)
+            metrics, files = result.metrics, result.file_names
+        summary = {
+            "external_process_id": job_id,
+            "model_id": model.model_id,
+            "model_name": model_name,
+            "status": status.status,
+            "metrics": metrics,
+            "result_files": files,
+            "result_path": result_path,
+        }
+        self.log.info("Training finished: model_id %s, metrics %s", model.model_id, metrics)
+        JobLedger(context, "train").clear()
+        return summary
+
+
+class PredictionOneRetrainModelOperator(_JobWaitingOperator):
+    """Retrain a deployed model with new data (spec 1.3) and wait for it.
+
+    Fetches the retrain key for ``model_id``, uploads the new training CSV — or, with an
+    evaluation file, a zip of both in the layout the spec gives — which starts retraining, and
+    waits. Returns ``retrain_job_id``, ``model_id`` (the retrained one), ``base_model_id``,
+    ``status``, ``metrics``. The job id goes to XCom (key ``retrain_job_id``) before waiting; a
+    retry re-attaches to it instead of starting a second retraining.
+
+    :param model_id: the model behind the prediction API to retrain. Templated.
+    :param training_file: the new training CSV. Templated.
+    :param evaluation_file: optional evaluation CSV. Templated.
+    :param result_path: where to keep the result archive (optional). Templated.
+    """
+
+    template_fields: Sequence[str] = ("model_id", "training_file", "evaluation_file", "result_path")
+    ui_color = "#9ecae1"
+
+    def __init__(
+        self,
+        *,
+        model_id: int | str,
+        training_file: str | Path,
+        evaluation_file: str | Path | None = None,
+        result_path: str | Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_id = model_id
+        self.training_file = training_file
+        self.evaluation_file = evaluation_file
+        self.result_path = result_path
+        if not _is_templated(model_id):
+            _as_int("model_id", model_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        model_id = _as_int("model_id", self.model_id)
+        training_file = _require_text("training_file", self.training_file)
+        ledger = JobLedger(context, "retrain")
+        record = ledger.get()
+        job_id = None
+        if record and record.get("model_id") == model_id and record.get("uploaded"):
+            job_id = str(record["job_id"])
+            if self.client.retrain_status(model_id, job_id).state is JobState.FAILED:
+                self.log.info("The retraining started by an earlier try (%s) failed; starting a new one.", job_id)
+                job_id = None
+            else:
+                self.log.info("Re-attaching to retraining %s started by an earlier try (no duplicate).", job_id)
+        if job_id is None:
+            upload = self.client.upload_retrain_data(
+                model_id,
+                training_file,
+                str(self.evaluation_file) if self.evaluation_file else None,
+                on_job_id=lambda new_id: ledger.set({"model_id": model_id, "job_id": new_id, "uploaded": False}),
+            )
+            job_id = upload.retrain_job_id
+            ledger.set({"model_id": model_id, "job_id": job_id, "uploaded": True})
+            self.log.info("Uploaded retraining data for model %s: retrain_job_id %s.", model_id, job_id)
+        context["ti"].xcom_push(key="retrain_job_id", value=job_id)
+        if not self.wait_for_completion:
+            return {"retrain_job_id": job_id, "base_model_id": model_id, "status": "started"}
+        status = self._wait(
+            context,
+            kind="retrain",
+            job_id=job_id,
+            model_id=model_id,
+            resume_kwargs={"job_id": job_id, "model_id": model_id},
+        )
+        return self._finish(context, job_id, model_id, status)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], job_id: str = "", model_id: int = 0
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: validate its event and finish."""
+        status = self._resume_status(event, job_id, "retrain", model_id)
+        return self._finish(context, job_id, model_id, status)
+
+    def _finish(self, context: Context, job_id: str, model_id: int, status: RetrainStatus) -> dict[str, Any]:
+        result_path = str(self.result_path) if self.result_path else None
+        metrics: dict[str, Any] = {}
+        if status.download_url:
+            metrics = self.client.download_result(status.download_url, result_path).metrics
+        new_model_id = status.model_id
+        if new_model_id is not None:
+            context["ti"].xcom_push(key="model_id", value=new_model_id)
+        self.log.info("Retraining %s finished: new model_id %s, metrics %s", job_id, new_model_id, metrics)
+        JobLedger(context, "retrain").clear()
+        return {
+            "retrain_job_id": job_id,
+            "base_model_id": model_id,
+            "model_id": new_model_id,
+            "status": status.status,
+            "message": status.message,
+            "metrics": metrics,
+            "result_path": result_path,
+        }
+
+
+class PredictionOneSwitchModelOperator(PredictionOneBaseOperator):
+    """Switch the deployed prediction API to a finished retrained model (spec 4.17).
+
+    Checks the retraining job first and fails with a clear message when it has not finished.
+
+    :param model_id: the model the retraining started from (its retrain key is used). Templated.
+    :param retrain_job_id: the finished retraining job. Templated.
+    :return: ``retrain_job_id``, ``base_model_id`` and the new ``model_id`` now being served.
+    """
+
+    template_fields: Sequence[str] = ("model_id", "retrain_job_id")
+    ui_color = "#6baed6"
+
+    def __init__(self, *, model_id: int | str, retrain_job_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_id = model_id
+        self.retrain_job_id = retrain_job_id
+        if not _is_templated(model_id):
+            _as_int("model_id", model_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        model_id = _as_int("model_id", self.model_id)
+        job_id = _require_text("retrain_job_id", self.retrain_job_id)
+        status = self.client.retrain_status(model_id, job_id)
+        if status.state is not JobState.SUCCEEDED:
+            raise PredictionOneConfigError(
+                f"Retraining {job_id} is not finished (status {status.status!r}); switch only after it reports "
+                "'job_finished' (wait with PredictionOneRetrainSensor or the retrain operator)."
+            )
+        self.client.switch_model(model_id, job_id)
+        self.log.info("The prediction API of model %s now serves retrained model %s.", model_id, status.model_id)
+        return {"retrain_job_id": job_id, "base_model_id": model_id, "model_id": status.model_id}

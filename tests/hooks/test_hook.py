@@ -1,0 +1,105 @@
+"""The hook: connection parsing, masking, test_connection, and provider discovery."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import pytest
+
+from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+from airflow_provider_predictionone.hooks.predictionone import ConnectionSettings, PredictionOneHook
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "predictionone_default", **fields: object) -> None:
+    payload = {"conn_type": "predictionone"} | fields
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(payload))
+
+
+def test_constructor_does_no_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_: object) -> None:
+        raise AssertionError("connection looked up in the constructor")
+
+    monkeypatch.setattr(PredictionOneHook, "get_connection", classmethod(boom))
+    hook = PredictionOneHook("anything")
+    assert hook.predictionone_conn_id == "anything"
+
+
+def test_settings_from_connection_with_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(
+        monkeypatch,
+        host="127.0.0.1",
+        port=8765,
+        password=" s3cret ",
+        extra={"timeout": "120", "connect_timeout": 5, "retries": 2, "retry_delay": 0.5, "verify_ssl": "false"},
+    )
+    settings = PredictionOneHook().settings
+    assert settings.host == "http://127.0.0.1:8765"
+    assert (settings.read_timeout, settings.connect_timeout, settings.retries, settings.retry_delay) == (120, 5, 2, 0.5)
+    assert settings.verify is False and settings.secret_key == "s3cret"
+    assert "s3cret" not in repr(settings)
+
+
+def test_host_defaults_and_schemes(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password="k")
+    assert PredictionOneHook().settings.host == "https://developer-api.predictionone.sony.biz"
+    set_conn(monkeypatch, password="k", host="developer-api.easy-predictive-analytics.sony.com")
+    assert PredictionOneHook().settings.host == "https://developer-api.easy-predictive-analytics.sony.com"
+    set_conn(monkeypatch, password="k", extra={"extra__predictionone__retries": "1"})
+    assert PredictionOneHook().settings.retries == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "no secret key"),
+        ({"password": "k", "extra": {"timeout": "soon"}}, "timeout='soon' is not a number"),
+        ({"password": "k", "extra": {"retries": -1}}, "retries=-1 must be at least 0"),
+        ({"password": "k", "extra": {"verify_ssl": "maybe"}}, "verify_ssl='maybe' must be true or false"),
+    ],
+)
+def test_bad_connections_are_explained(monkeypatch: pytest.MonkeyPatch, fields: dict, message: str) -> None:
+    set_conn(monkeypatch, **fields)
+    with pytest.raises(PredictionOneConfigError, match=message):
+        PredictionOneHook().settings  # noqa: B018
+
+
+def test_plain_http_to_remote_host_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password="k", host="http://developer-api.predictionone.sony.biz")
+    ok, message = PredictionOneHook().test_connection()
+    assert not ok and "plain http://" in message
+
+
+def test_secret_key_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    set_conn(monkeypatch, password="very-secret-key-123", host="http://127.0.0.1:9")
+    PredictionOneHook().get_conn()
+    assert "very-secret-key-123" not in str(redact("key=very-secret-key-123"))
+
+
+def test_connection_settings_reject_missing_password() -> None:
+    class Conn:
+        conn_id = "x"
+        password = None
+        host = None
+        port = None
+        extra_dejson: ClassVar[dict] = {}
+
+    with pytest.raises(PredictionOneConfigError, match="Password field"):
+        ConnectionSettings.from_connection(Conn())
+
+
+def test_provider_is_discovered_by_airflow() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-predictionone" in manager.providers
+    hook_info = manager.hooks["predictionone"]
+    assert hook_info is not None
+    assert hook_info.hook_class_name == "airflow_provider_predictionone.hooks.predictionone.PredictionOneHook"
+    assert hook_info.connection_id_attribute_name == "predictionone_conn_id"
+    behaviour = manager.field_behaviours["predictionone"]
+    assert "login" in behaviour["hidden_fields"] and behaviour["relabeling"]["password"] == "Secret key"
+    widgets = manager.connection_form_widgets
+    assert "extra__predictionone__timeout" in widgets and "extra__predictionone__verify_ssl" in widgets
