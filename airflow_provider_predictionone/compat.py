@@ -25,6 +25,11 @@ except ImportError:  # Airflow 2.x
     AIRFLOW_V3 = False
 
 from airflow.configuration import conf
+
+try:  # the task SDK's exception since Airflow 3.1
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow 2.x, 3.0
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
@@ -45,6 +50,7 @@ async def aget_connection(conn_id: str) -> Any:
 
 __all__ = [
     "AIRFLOW_V3",
+    "AirflowSensorTimeout",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",

@@ -37,7 +37,7 @@ with DAG(
         "evaluation_file": Param(str(DATA_DIR / "customers_eval.csv"), type="string"),
     },
     doc_md=__doc__,
-):
+) as dag:
     retrain = PredictionOneRetrainModelOperator(
         task_id="retrain_model",
         model_id="{{ params.model_id }}",

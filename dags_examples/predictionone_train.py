@@ -41,7 +41,7 @@ with DAG(
         "positive_value": Param(POSITIVE_VALUE, type="string"),
     },
     doc_md=__doc__,
-):
+) as dag:
     upload = PredictionOneUploadDataOperator(
         task_id="upload_training_data",
         training_file="{{ params.training_file }}",

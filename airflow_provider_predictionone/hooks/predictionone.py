@@ -22,6 +22,7 @@ from airflow_provider_predictionone.connection_form import EXTRA_FIELDS, UI_FIEL
 if TYPE_CHECKING:
     from airflow_provider_predictionone.api.client import AsyncPredictionOneClient, PredictionOneClient
 
+
 def _number(extras: Mapping[str, Any], name: str, default: float, *, minimum: float) -> float:
     value = extras.get(name)
     if value in (None, ""):

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_predictionone.api.contract import JobState
 from airflow_provider_predictionone.api.errors import (
-    JobFailedError,
     JobTimeoutError,
     PredictionOneAPIError,
     PredictionOneConfigError,
@@ -131,7 +130,8 @@ class _JobWaitingOperator(PredictionOneBaseOperator):
         model_id: int | None,
         resume_kwargs: dict[str, Any],
     ) -> TrainStatus | RetrainStatus:
-        """Return the job's final status once it succeeded; raise if it failed or timed out.
+        """Return the job's final status once it succeeded; raise if it failed or timed out
+        (``check_job`` raises ``JobFailedError`` with the service's message).
 
         When deferrable and still running, this defers (raises ``TaskDeferred``) and the task
         resumes in ``execute_complete`` with ``resume_kwargs``.
@@ -166,15 +166,13 @@ class _JobWaitingOperator(PredictionOneBaseOperator):
                     "task: the retry re-attaches to this job instead of starting another."
                 )
             time.sleep(self.check_interval)
-            status = check_job(self.client, kind, job_id, model_id)
-        if status.state is JobState.FAILED:
-            raise JobFailedError(
-                f"Prediction One {kind} job {job_id} failed with status {status.status!r}: "
-                f"{status.message or 'the service gave no message'}",
-                status=status.status,
-                message=status.message,
-            )
+            status = check_job(self.client, kind, job_id, model_id)  # raises JobFailedError on failure
         return status
+
+    def _pushed(self, context: Context, key: str) -> str:
+        """An id this task pushed to XCom before deferring (XComs survive a resume)."""
+        value = context["ti"].xcom_pull(task_ids=self.task_id, key=key)
+        return "" if value is None else str(value)
 
     def _resume_status(self, event: dict[str, Any], job_id: str, kind: str, model_id: int | None) -> Any:
         from airflow_provider_predictionone.triggers.predictionone import check_job, job_event_result
@@ -411,6 +409,8 @@ class PredictionOneTrainModelOperator(_JobWaitingOperator):
         self, context: Context, event: dict[str, Any], job_id: str = "", model_name: str = ""
     ) -> dict[str, Any]:
         """Resume after the trigger fired: validate its event and finish."""
+        job_id = job_id or self._pushed(context, "external_process_id")
+        model_name = model_name or self._pushed(context, "model_name")
         status = self._resume_status(event, job_id, "train", None)
         return self._finish(context, job_id, model_name, status)
 
@@ -522,6 +522,8 @@ class PredictionOneRetrainModelOperator(_JobWaitingOperator):
         self, context: Context, event: dict[str, Any], job_id: str = "", model_id: int = 0
     ) -> dict[str, Any]:
         """Resume after the trigger fired: validate its event and finish."""
+        job_id = job_id or self._pushed(context, "retrain_job_id")
+        model_id = model_id or _as_int("model_id", self.model_id)
         status = self._resume_status(event, job_id, "retrain", model_id)
         return self._finish(context, job_id, model_id, status)
 
