@@ -9,6 +9,7 @@ After a switch the prediction API serves the retrained model; pass that new id n
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -56,9 +57,11 @@ with DAG(
     @task
     def report(retrained: dict[str, Any], switched: dict[str, Any]) -> dict[str, Any]:
         """Print what the prediction API serves now."""
+        result = {"model_id": switched["model_id"], "base_model_id": switched["base_model_id"]}
+        result["metrics"] = retrained["metrics"]
         print(f"Prediction API switched from model {switched['base_model_id']} to {switched['model_id']}")
-        print(f"Retraining metrics: {retrained['metrics']}")
-        return {"model_id": switched["model_id"], "metrics": retrained["metrics"]}
+        print("PREDICTIONONE_RESULT " + json.dumps(result, ensure_ascii=False))  # read by scripts/demo.py
+        return result
 
     retrain >> switch
     report(retrain.output, switch.output)

@@ -1,8 +1,13 @@
-"""The main job: train a model through Airflow against the local Prediction One emulator.
+"""The main job: train (and retrain) a model through Airflow against the local emulator.
 
-Starts the emulator on a free loopback port, prepares an embedded SQLite Airflow home inside the
-project folder (``.airflow-home/``), runs the example DAG ``predictionone_train`` with
-``airflow dags test``, prints the trained model's id and metrics, and stops the emulator.
+1. Starts the Prediction One emulator on a free loopback port.
+2. Prepares an embedded SQLite Airflow home inside the project folder (``.airflow-home/``).
+3. Runs the example DAG ``predictionone_train`` with ``airflow dags test`` and prints the
+   trained model's id and metrics.
+4. Deploys that model as a prediction API (through the API client), runs
+   ``predictionone_retrain`` for it with ``airflow dags test``, and prints the switch.
+5. Stops the emulator.
+
 Run it with ``make demo``.
 """
 
@@ -12,31 +17,21 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+HOME = ROOT / ".airflow-home"
 SECRET_KEY = "demo-secret-key"
+RESULT_MARK = "PREDICTIONONE_RESULT "
 
 
 def start_emulator() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_predictionone.emulator",
-            "--port",
-            "0",
-            "--train-seconds",
-            "3",
-            "--build-seconds",
-            "1",
-            "--secret-key",
-            SECRET_KEY,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, "-m", "airflow_provider_predictionone.emulator", "--port", "0"]
+    command += ["--train-seconds", "3", "--build-seconds", "1", "--secret-key", SECRET_KEY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     prefix = "Prediction One emulator listening on "
@@ -48,15 +43,14 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
 
 
 def airflow_env(url: str) -> dict[str, str]:
-    home = ROOT / ".airflow-home"
-    home.mkdir(exist_ok=True)
+    HOME.mkdir(exist_ok=True)
     env = dict(os.environ)
     env.update(
         {
-            "AIRFLOW_HOME": str(home),
+            "AIRFLOW_HOME": str(HOME),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags_examples"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
             "AIRFLOW_CONN_PREDICTIONONE_DEFAULT": json.dumps(
                 {"conn_type": "predictionone", "host": url, "password": SECRET_KEY}
             ),
@@ -66,32 +60,50 @@ def airflow_env(url: str) -> dict[str, str]:
     return env
 
 
+def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``airflow dags test`` and return the JSON its report task printed."""
+    command = [str(BIN / "airflow"), "dags", "test", dag_id]
+    if conf:
+        command += ["-c", json.dumps(conf)]
+    print(f"\n$ airflow dags test {dag_id}" + (f" -c '{json.dumps(conf)}'" if conf else ""), flush=True)
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
+    output = run.stdout + run.stderr
+    log_file = HOME / f"demo-{dag_id}.log"
+    log_file.write_text(output, encoding="utf-8")
+    results = [line.split(RESULT_MARK, 1)[1] for line in output.splitlines() if RESULT_MARK in line]
+    if run.returncode != 0 or not results:
+        print(output[-6000:])
+        raise SystemExit(f"`airflow dags test {dag_id}` failed (exit {run.returncode}); full log: {log_file}")
+    print(f"  succeeded (full log: {log_file.relative_to(ROOT)})")
+    return json.loads(results[-1])
+
+
+def deploy(url: str, model_id: int) -> None:
+    """Create a prediction API for the model and wait until it runs (the retrain flow needs one)."""
+    from airflow_provider_predictionone.api.client import PredictionOneClient
+    from airflow_provider_predictionone.api.models import ALLOW_ALL
+
+    with PredictionOneClient(SECRET_KEY, host=url) as client:
+        created = client.create_classifier(model_id, ALLOW_ALL)
+        while not (found := client.get_classifier(created.classifier_id)) or not found.is_ready:
+            time.sleep(0.5)
+    print(f"\nDeployed model {model_id} as prediction API {created.classifier_id} (status running).")
+
+
 def main() -> int:
     emulator, url = start_emulator()
     try:
         env = airflow_env(url)
         subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
-        print("Running `airflow dags test predictionone_train` on an embedded SQLite Airflow home ...", flush=True)
-        run = subprocess.run(
-            [str(BIN / "airflow"), "dags", "test", "predictionone_train"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        log_file = ROOT / ".airflow-home" / "demo-dags-test.log"
-        log_file.write_text(run.stdout + run.stderr, encoding="utf-8")
-
-        metrics = [line for line in (run.stdout + run.stderr).splitlines() if "PREDICTIONONE_RESULT " in line]
-        if run.returncode != 0 or not metrics:
-            print((run.stdout + run.stderr)[-6000:])
-            print(f"The DAG run failed (exit {run.returncode}); full log: {log_file}")
-            return 1
-        result = json.loads(metrics[-1].split("PREDICTIONONE_RESULT ", 1)[1])
-        print(f"\nTrained model_id: {result['model_id']}")
-        for name, value in sorted(result["metrics"].items()):
+        trained = dags_test(env, "predictionone_train")
+        print(f"\nTrained model_id: {trained['model_id']} ({trained['model_name']})")
+        for name, value in sorted(trained["metrics"].items()):
             print(f"  {name:>10}: {value}")
-
-        print(f"\nFull Airflow log: {log_file}")
+        deploy(url, trained["model_id"])
+        retrained = dags_test(env, "predictionone_retrain", {"model_id": trained["model_id"]})
+        print(f"\nRetrained: the prediction API now serves model_id {retrained['model_id']}")
+        for name, value in sorted(retrained["metrics"].items()):
+            print(f"  {name:>10}: {value}")
         return 0
     finally:
         emulator.terminate()

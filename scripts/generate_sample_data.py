@@ -63,20 +63,55 @@ MISSING_COLUMNS: tuple[str, ...] = ("年齢", "職業", "年収", "前月利用�
 
 # Prefecture -> population in units of 10,000 (2020 census, rounded); used as sampling weights.
 PREFECTURES: tuple[tuple[str, int], ...] = (
-    ("北海道", 522), ("青森県", 124), ("岩手県", 121), ("宮城県", 230), ("秋田県", 96),
-    ("山形県", 107), ("福島県", 183), ("茨城県", 287), ("栃木県", 193), ("群馬県", 194),
-    ("埼玉県", 734), ("千葉県", 628), ("東京都", 1405), ("神奈川県", 924), ("新潟県", 220),
-    ("富山県", 103), ("石川県", 113), ("福井県", 77), ("山梨県", 81), ("長野県", 205),
-    ("岐阜県", 198), ("静岡県", 363), ("愛知県", 754), ("三重県", 177), ("滋賀県", 141),
-    ("京都府", 258), ("大阪府", 884), ("兵庫県", 547), ("奈良県", 132), ("和歌山県", 92),
-    ("鳥取県", 55), ("島根県", 67), ("岡山県", 189), ("広島県", 280), ("山口県", 134),
-    ("徳島県", 72), ("香川県", 95), ("愛媛県", 133), ("高知県", 69), ("福岡県", 514),
-    ("佐賀県", 81), ("長崎県", 131), ("熊本県", 174), ("大分県", 112), ("宮崎県", 107),
-    ("鹿児島県", 159), ("沖縄県", 147),
+    ("北海道", 522),
+    ("青森県", 124),
+    ("岩手県", 121),
+    ("宮城県", 230),
+    ("秋田県", 96),
+    ("山形県", 107),
+    ("福島県", 183),
+    ("茨城県", 287),
+    ("栃木県", 193),
+    ("群馬県", 194),
+    ("埼玉県", 734),
+    ("千葉県", 628),
+    ("東京都", 1405),
+    ("神奈川県", 924),
+    ("新潟県", 220),
+    ("富山県", 103),
+    ("石川県", 113),
+    ("福井県", 77),
+    ("山梨県", 81),
+    ("長野県", 205),
+    ("岐阜県", 198),
+    ("静岡県", 363),
+    ("愛知県", 754),
+    ("三重県", 177),
+    ("滋賀県", 141),
+    ("京都府", 258),
+    ("大阪府", 884),
+    ("兵庫県", 547),
+    ("奈良県", 132),
+    ("和歌山県", 92),
+    ("鳥取県", 55),
+    ("島根県", 67),
+    ("岡山県", 189),
+    ("広島県", 280),
+    ("山口県", 134),
+    ("徳島県", 72),
+    ("香川県", 95),
+    ("愛媛県", 133),
+    ("高知県", 69),
+    ("福岡県", 514),
+    ("佐賀県", 81),
+    ("長崎県", 131),
+    ("熊本県", 174),
+    ("大分県", 112),
+    ("宮崎県", 107),
+    ("鹿児島県", 159),
+    ("沖縄県", 147),
 )
-METROPOLITAN = frozenset(
-    {"東京都", "神奈川県", "埼玉県", "千葉県", "愛知県", "京都府", "大阪府", "兵庫県", "福岡県"}
-)
+METROPOLITAN = frozenset({"東京都", "神奈川県", "埼玉県", "千葉県", "愛知県", "京都府", "大阪府", "兵庫県", "福岡県"})
 
 # Occupation -> (median personal income in 万円, log-normal sigma, effect on the purchase logit).
 OCCUPATIONS: dict[str, tuple[float, float, float]] = {
@@ -93,61 +128,99 @@ OCCUPATIONS: dict[str, tuple[float, float, float]] = {
 # Inquiry topic -> (sampling weight, effect on the purchase logit, sentences). A few sentences
 # carry an ASCII comma or double quote so that consumers must honour CSV quoting.
 TOPICS: dict[str, tuple[float, float, tuple[str, ...]]] = {
-    "premium": (0.12, 1.3, (
-        "プレミアムプランの特典を詳しく知りたいです。",
-        "プレミアム会員になると利用料金は割引されますか？",
-        "プレミアムプランの無料体験はありますか？",
-        'プラン"ゴールド"と"シルバー"の違いを教えてください。',
-        "上位プランへの切り替え方法を教えてください。",
-        "プレミアム限定の機能を使ってみたいです。",
-    )),
-    "pricing": (0.15, 0.3, (
-        "月額料金の支払い方法を変更したいです。",
-        "請求金額が先月と違う理由を知りたいです。",
-        "クレジットカード以外の支払い方法はありますか？",
-        "年払い, 月払いのどちらがお得ですか？",
-        "領収書の発行はできますか？",
-    )),
-    "howto": (0.20, 0.1, (
-        "アプリの使い方がよく分かりません。",
-        "お気に入り機能の使い方を教えてください。",
-        "アプリ版とWeb版, どちらでも同じサービスを使えますか？",
-        "家族と一緒に利用することはできますか？",
-        "通知の設定を変更する方法を知りたいです。",
-        "スマートフォンを機種変更した後の引き継ぎ手順を教えてください。",
-    )),
-    "trouble": (0.18, -0.2, (
-        "ログインできなくなりました。",
-        "アプリが起動直後に落ちてしまいます。",
-        "パスワード再設定のメールが届きません。",
-        "決済画面でエラーが表示されます。",
-        "画面の読み込みがとても遅いです。",
-    )),
-    "complaint": (0.10, -0.5, (
-        "問い合わせへの返信が遅いです。",
-        "サポートの対応に不満があります。",
-        "最近サービスの品質が下がったと感じます。",
-        "料金の割に内容が物足りないです。",
-    )),
-    "cancel": (0.10, -1.3, (
-        "解約の手続き方法を教えてください。",
-        "退会したいのですがどうすればよいですか？",
-        "自動更新を止めたいです。",
-        "他社のサービスに乗り換えを検討しています。",
-    )),
-    "account": (0.15, 0.0, (
-        "登録しているメールアドレスを変更したいです。",
-        "住所変更の手続きについて教えてください。",
-        "登録情報の確認方法を知りたいです。",
-    )),
+    "premium": (
+        0.12,
+        1.3,
+        (
+            "プレミアムプランの特典を詳しく知りたいです。",
+            "プレミアム会員になると利用料金は割引されますか？",
+            "プレミアムプランの無料体験はありますか？",
+            'プラン"ゴールド"と"シルバー"の違いを教えてください。',
+            "上位プランへの切り替え方法を教えてください。",
+            "プレミアム限定の機能を使ってみたいです。",
+        ),
+    ),
+    "pricing": (
+        0.15,
+        0.3,
+        (
+            "月額料金の支払い方法を変更したいです。",
+            "請求金額が先月と違う理由を知りたいです。",
+            "クレジットカード以外の支払い方法はありますか？",
+            "年払い, 月払いのどちらがお得ですか？",
+            "領収書の発行はできますか？",
+        ),
+    ),
+    "howto": (
+        0.20,
+        0.1,
+        (
+            "アプリの使い方がよく分かりません。",
+            "お気に入り機能の使い方を教えてください。",
+            "アプリ版とWeb版, どちらでも同じサービスを使えますか？",
+            "家族と一緒に利用することはできますか？",
+            "通知の設定を変更する方法を知りたいです。",
+            "スマートフォンを機種変更した後の引き継ぎ手順を教えてください。",
+        ),
+    ),
+    "trouble": (
+        0.18,
+        -0.2,
+        (
+            "ログインできなくなりました。",
+            "アプリが起動直後に落ちてしまいます。",
+            "パスワード再設定のメールが届きません。",
+            "決済画面でエラーが表示されます。",
+            "画面の読み込みがとても遅いです。",
+        ),
+    ),
+    "complaint": (
+        0.10,
+        -0.5,
+        (
+            "問い合わせへの返信が遅いです。",
+            "サポートの対応に不満があります。",
+            "最近サービスの品質が下がったと感じます。",
+            "料金の割に内容が物足りないです。",
+        ),
+    ),
+    "cancel": (
+        0.10,
+        -1.3,
+        (
+            "解約の手続き方法を教えてください。",
+            "退会したいのですがどうすればよいですか？",
+            "自動更新を止めたいです。",
+            "他社のサービスに乗り換えを検討しています。",
+        ),
+    ),
+    "account": (
+        0.15,
+        0.0,
+        (
+            "登録しているメールアドレスを変更したいです。",
+            "住所変更の手続きについて教えてください。",
+            "登録情報の確認方法を知りたいです。",
+        ),
+    ),
 }
 INQUIRY_RATE = 0.65
 # Empty entries repeat so that a bare sentence is the most common form.
 INQUIRY_PREFIXES: tuple[str, ...] = (
-    "", "", "", "すみません、", "お世話になっております。", "初めて問い合わせます。",
+    "",
+    "",
+    "",
+    "すみません、",
+    "お世話になっております。",
+    "初めて問い合わせます。",
 )
 INQUIRY_SUFFIXES: tuple[str, ...] = (
-    "", "", "", "よろしくお願いします。", "至急対応をお願いします。", "返信お待ちしています。",
+    "",
+    "",
+    "",
+    "よろしくお願いします。",
+    "至急対応をお願いします。",
+    "返信お待ちしています。",
 )
 
 
@@ -175,14 +248,29 @@ SIGNAL_STRENGTH = 1.5
 BASE_INTERCEPT = -2.1
 # train and eval are one cohort, split at random afterwards.
 TRAIN_EVAL_COHORT = Cohort(
-    rows=2500, id_low=1, id_high=4000,
-    registered_from=dt.date(2015, 4, 1), registered_to=dt.date(2023, 12, 31), snapshot=dt.date(2024, 1, 1),
-    later_skew=False, age_mean=45.0, usage_multiplier=1.0, income_multiplier=1.0, intercept=BASE_INTERCEPT,
+    rows=2500,
+    id_low=1,
+    id_high=4000,
+    registered_from=dt.date(2015, 4, 1),
+    registered_to=dt.date(2023, 12, 31),
+    snapshot=dt.date(2024, 1, 1),
+    later_skew=False,
+    age_mean=45.0,
+    usage_multiplier=1.0,
+    income_multiplier=1.0,
+    intercept=BASE_INTERCEPT,
 )
 RETRAIN_COHORT = Cohort(
-    rows=2000, id_low=4001, id_high=7000,
-    registered_from=dt.date(2019, 1, 1), registered_to=dt.date(2025, 6, 30), snapshot=dt.date(2025, 7, 1),
-    later_skew=True, age_mean=42.0, usage_multiplier=1.15, income_multiplier=1.03,
+    rows=2000,
+    id_low=4001,
+    id_high=7000,
+    registered_from=dt.date(2019, 1, 1),
+    registered_to=dt.date(2025, 6, 30),
+    snapshot=dt.date(2025, 7, 1),
+    later_skew=True,
+    age_mean=42.0,
+    usage_multiplier=1.15,
+    income_multiplier=1.03,
     intercept=BASE_INTERCEPT + 0.25,
 )
 SCORE_COHORT = replace(RETRAIN_COHORT, rows=300, id_low=7001, id_high=7500)
@@ -240,13 +328,23 @@ def _pick_occupation(rng: random.Random, age: int, gender: str) -> str:
     elif age < 65:
         homemaker = 14 if gender == "女性" else 1
         table = {
-            "会社員": 50, "公務員": 9, "自営業": 10, "経営者": 3, "パート・アルバイト": 12,
-            "主婦・主夫": homemaker, "無職": 4, "学生": 3 if age < 27 else 0,
+            "会社員": 50,
+            "公務員": 9,
+            "自営業": 10,
+            "経営者": 3,
+            "パート・アルバイト": 12,
+            "主婦・主夫": homemaker,
+            "無職": 4,
+            "学生": 3 if age < 27 else 0,
         }
     else:
         homemaker = 14 if gender == "女性" else 2
         table = {
-            "無職": 45, "自営業": 14, "パート・アルバイト": 14, "会社員": 7, "経営者": 5,
+            "無職": 45,
+            "自営業": 14,
+            "パート・アルバイト": 14,
+            "会社員": 7,
+            "経営者": 5,
             "主婦・主夫": homemaker,
         }
     names = list(table)
@@ -346,9 +444,7 @@ def generate(out_dir: Path, seed: int = DEFAULT_SEED) -> dict[str, list[Customer
     """Write every sample file into ``out_dir`` and return the customers per labelled/score file."""
     master = random.Random(seed)
     # one independent stream per cohort, so changing one cohort leaves the others unchanged
-    rng_train_eval, rng_retrain, rng_score, rng_split = (
-        random.Random(master.getrandbits(64)) for _ in range(4)
-    )
+    rng_train_eval, rng_retrain, rng_score, rng_split = (random.Random(master.getrandbits(64)) for _ in range(4))
 
     train_eval = generate_cohort(rng_train_eval, TRAIN_EVAL_COHORT)
     eval_ids = set(rng_split.sample(range(len(train_eval)), EVAL_ROWS))
@@ -371,10 +467,15 @@ def generate(out_dir: Path, seed: int = DEFAULT_SEED) -> dict[str, list[Customer
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})",
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"random seed (default {DEFAULT_SEED})",
     )
     parser.add_argument(
-        "--out-dir", type=Path, default=DEFAULT_OUT_DIR,
+        "--out-dir",
+        type=Path,
+        default=DEFAULT_OUT_DIR,
         help="output directory (default: dags_examples/data in the repository)",
     )
     args = parser.parse_args(argv)

@@ -254,3 +254,41 @@ def test_secrets_are_reported_to_the_masker_and_kept_out_of_reprs() -> None:
     assert seen == ["the-secret", "derived-key"]
     issued = ApiKey.from_json({"api_key": "derived-key", "end_date": "2099-01-01"})
     assert "derived-key" not in repr(issued)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected", "status"),
+    [
+        ("4001000204", "invalid_api_key.", "InvalidCredentialsError", 400),
+        ("4001000204", "Inactive_credential.", "InvalidCredentialsError", 400),
+        ("4001000204", "Not_found_credential.", "InvalidCredentialsError", 400),
+        ("4001000204", "This user may be deleted.", "UserDeletedError", 400),
+        ("4001000204", "This model may be deleted.", "ModelDeletedError", 400),
+        ("4001000204", "Model id is required.", "ModelIdRequiredError", 400),
+        ("4001000204", "This job may be deleted.", "RetrainJobDeletedError", 400),
+        ("4001000204", "Not found retrain job.", "RetrainJobNotFoundError", 400),
+        ("4001000204", "Not found classifier.", "ClassifierNotFoundError", 400),
+        ("4001000204", "Retrain job is not finished.", "RetrainJobNotFinishedError", 400),
+        ("5001000201", "Not found configuration_file.", "ConfigurationFileNotFoundError", 500),
+        ("4001030101", "Not found classifier in classifiers table", "InferenceClassifierNotFoundError", 400),
+        ("4001030104", "Invalid request", "InferenceBadRequestError", 400),
+        ("4031030201", "Invalid API key", "InferenceInvalidApiKeyError", 403),
+        ("4031030201", "Invalid classifier id", "InferenceInvalidClassifierIdError", 403),
+        ("4031030201", "Not allowed source ip", "InferenceIpNotAllowedError", 403),
+        ("5031030101", "status is not running (status: stopped)", "PredictionApiNotRunningError", 503),
+    ],
+)
+def test_every_documented_message_has_its_own_exception(code: str, message: str, expected: str, status: int) -> None:
+    import pickle
+
+    from airflow_provider_predictionone.api import errors
+
+    body = json.dumps({"code": code, "error": "X", "message": message}).encode()
+    error = errors.error_from_response("Some Call (GET /x)", status, body)
+    assert type(error).__name__ == expected
+    assert (error.code, error.message, error.status_code) == (code, message, status)
+    text = str(error)
+    assert message in text and f"HTTP {status}" in text and error.hint in text
+    assert not RetryPolicy().should_retry_status(error, idempotent=True)  # answers, not glitches
+    clone = pickle.loads(pickle.dumps(error))
+    assert type(clone) is type(error) and str(clone) == text

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import pytest
 
+from airflow_provider_predictionone.api import calls
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
 from airflow_provider_predictionone.hooks.predictionone import ConnectionSettings, PredictionOneHook
 
@@ -103,3 +104,33 @@ def test_provider_is_discovered_by_airflow() -> None:
     assert "login" in behaviour["hidden_fields"] and behaviour["relabeling"]["password"] == "Secret key"
     widgets = manager.connection_form_widgets
     assert "extra__predictionone__timeout" in widgets and "extra__predictionone__verify_ssl" in widgets
+
+
+def test_test_connection_against_the_emulator(monkeypatch: pytest.MonkeyPatch, emulator, secret_key: str) -> None:
+    set_conn(monkeypatch, host=emulator.url, password=secret_key)
+    ok, message = PredictionOneHook().test_connection()
+    assert ok, message
+    assert "valid until 20" in message and emulator.url in message
+    set_conn(monkeypatch, host=emulator.url, password="wrong-secret", extra={"retries": 0})
+    ok, message = PredictionOneHook().test_connection()
+    assert not ok and "invalid_api_key." in message and "wrong-secret" not in message
+
+
+def test_test_connection_reports_an_unreachable_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.api.scripted_server import free_port
+
+    set_conn(monkeypatch, host=f"http://127.0.0.1:{free_port()}", password="k", extra={"retries": 0})
+    ok, message = PredictionOneHook().test_connection()
+    assert not ok and "Get API Key" in message
+
+
+def test_async_client_from_the_connection(monkeypatch: pytest.MonkeyPatch, emulator, secret_key: str) -> None:
+    import asyncio
+
+    set_conn(monkeypatch, host=emulator.url, password=secret_key)
+
+    async def run() -> int:
+        async with await PredictionOneHook().get_async_conn() as client:
+            return len(await client.call(calls.list_classifiers()))
+
+    assert asyncio.run(run()) == 0

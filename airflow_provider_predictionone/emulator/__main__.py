@@ -1,0 +1,128 @@
+"""Command line: ``predictionone-emulator`` / ``python -m airflow_provider_predictionone.emulator``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from airflow_provider_predictionone.emulator.app import DEFAULT_SECRET_KEY
+from airflow_provider_predictionone.emulator.server import Emulator
+
+SECRET_KEYS_ENV = "PREDICTIONONE_EMULATOR_SECRET_KEYS"
+"""Comma-separated secret keys, used when no ``--secret-key`` is given."""
+READY_LINE = "Prediction One emulator listening on {url}"
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="predictionone-emulator",
+        description="Run a local emulator of the Sony Prediction One cloud REST API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port to bind; 0 picks a free one (default: 8765)")
+    parser.add_argument(
+        "--secret-key",
+        action="append",
+        dest="secret_keys",
+        metavar="KEY",
+        help=f"accepted secret key, one user each; repeatable (default: ${SECRET_KEYS_ENV} or {DEFAULT_SECRET_KEY!r})",
+    )
+    parser.add_argument(
+        "--train-seconds", type=_non_negative, default=5.0, help="duration of a training or retraining job (default: 5)"
+    )
+    parser.add_argument(
+        "--build-seconds",
+        type=_non_negative,
+        default=2.0,
+        help="duration of prediction-API building/stopping/updating (default: 2)",
+    )
+    parser.add_argument(
+        "--key-lifetime",
+        type=_non_negative,
+        default=3600.0,
+        help="validity of issued API keys in seconds (default: 3600)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder for uploads, models and results (default: a temporary folder removed on exit)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def _secret_keys(given: list[str] | None) -> tuple[list[str], str]:
+    if given:
+        return given, "--secret-key"
+    from_env = [k.strip() for k in os.environ.get(SECRET_KEYS_ENV, "").split(",") if k.strip()]
+    if from_env:
+        return from_env, SECRET_KEYS_ENV
+    return [DEFAULT_SECRET_KEY], "default"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator until SIGINT/SIGTERM; return the exit status."""
+    args = build_parser().parse_args(argv)
+    keys, origin = _secret_keys(args.secret_keys)
+    emulator = Emulator(
+        host=args.host,
+        port=args.port,
+        secret_keys=keys,
+        train_seconds=args.train_seconds,
+        build_seconds=args.build_seconds,
+        key_lifetime=args.key_lifetime,
+        data_dir=args.data_dir,
+        verbose=args.verbose,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            emulator.start()
+        except OSError as exc:
+            print(f"predictionone-emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        print(READY_LINE.format(url=emulator.url), flush=True)
+        if origin == "default":
+            print(
+                f"No secret key configured: using the default secret key {DEFAULT_SECRET_KEY!r}.",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(f"Accepting {len(keys)} secret key(s) from {origin}.", file=sys.stderr, flush=True)
+        print(
+            f"Management API base: {emulator.base_url}; data dir: {emulator.data_dir}; "
+            f"train {args.train_seconds}s, build {args.build_seconds}s, key lifetime {args.key_lifetime}s.",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+        print("Stopping the Prediction One emulator.", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        emulator.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

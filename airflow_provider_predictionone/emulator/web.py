@@ -1,0 +1,263 @@
+"""Small HTTP building blocks of the emulator: request body streaming, requests, responses, routing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from airflow_provider_predictionone.api import contract
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+CHUNK_SIZE = 1024 * 1024
+MAX_JSON_BODY = 16 * 1024 * 1024
+
+
+class BodyError(Exception):
+    """The request body is malformed (bad framing, truncated, or too large)."""
+
+
+class RequestBody:
+    """Streams a request body with ``Content-Length`` or ``Transfer-Encoding: chunked`` framing."""
+
+    def __init__(self, rfile: BinaryIO, headers: Message) -> None:
+        self._rfile = rfile
+        self._chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+        self._remaining = 0
+        self._chunk_left = 0
+        self._done = False
+        if not self._chunked:
+            length = headers.get("Content-Length")
+            if length is not None:
+                try:
+                    self._remaining = int(length)
+                except ValueError as exc:
+                    raise BodyError("invalid Content-Length") from exc
+                if self._remaining < 0:
+                    raise BodyError("invalid Content-Length")
+            self._done = self._remaining == 0
+
+    @property
+    def consumed(self) -> bool:
+        """True once the whole body has been read (the connection can be reused)."""
+        return self._done
+
+    def read(self, size: int = CHUNK_SIZE) -> bytes:
+        """Up to ``size`` bytes of the body; ``b""`` at its end."""
+        if self._done or size <= 0:
+            return b""
+        if self._chunked:
+            return self._read_chunked(size)
+        data = self._rfile.read(min(size, self._remaining))
+        if not data:
+            raise BodyError("the request body ended early")
+        self._remaining -= len(data)
+        if self._remaining == 0:
+            self._done = True
+        return data
+
+    def _read_chunked(self, size: int) -> bytes:
+        if self._chunk_left == 0:
+            line = self._rfile.readline(65537)
+            if not line.endswith(b"\n"):
+                raise BodyError("truncated chunked body")
+            try:
+                length = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise BodyError("invalid chunk size") from exc
+            if length < 0:
+                raise BodyError("invalid chunk size")
+            if length == 0:
+                while True:  # trailer section
+                    trailer = self._rfile.readline(65537)
+                    if not trailer:
+                        raise BodyError("truncated chunked body")
+                    if trailer in (b"\r\n", b"\n"):
+                        break
+                self._done = True
+                return b""
+            self._chunk_left = length
+        data = self._rfile.read(min(size, self._chunk_left))
+        if not data:
+            raise BodyError("truncated chunked body")
+        self._chunk_left -= len(data)
+        if self._chunk_left == 0 and self._rfile.readline(3) not in (b"\r\n", b"\n"):
+            raise BodyError("missing CRLF after a chunk")
+        return data
+
+    def iter_chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Iterate over the body in pieces of at most ``size`` bytes."""
+        while True:
+            data = self.read(size)
+            if not data:
+                return
+            yield data
+
+    def read_all(self, limit: int = MAX_JSON_BODY) -> bytes:
+        """The whole body; :class:`BodyError` if it is larger than ``limit``."""
+        parts = []
+        total = 0
+        for data in self.iter_chunks():
+            total += len(data)
+            if total > limit:
+                raise BodyError(f"the request body is larger than {limit} bytes")
+            parts.append(data)
+        return b"".join(parts)
+
+    def drain(self, limit: int) -> bool:
+        """Discard up to ``limit`` unread bytes; True if the body was fully consumed."""
+        total = 0
+        try:
+            while not self._done:
+                data = self.read(CHUNK_SIZE)
+                total += len(data)
+                if total > limit:
+                    return False
+        except (BodyError, OSError):
+            return False
+        return True
+
+
+@dataclass
+class Request:
+    """One HTTP request as the application sees it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Message
+    body: RequestBody
+    client_ip: str
+    base_url: str
+    route: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, name: str) -> str | None:
+        """First value of a query parameter, or ``None``."""
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    @property
+    def api_key(self) -> str | None:
+        return self.headers.get(contract.API_KEY_HEADER)
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ``ValueError`` when it is not valid JSON."""
+        try:
+            raw = self.body.read_all()
+        except BodyError as exc:
+            raise ValueError(str(exc)) from exc
+        try:
+            return json.loads(raw.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"the request body is not valid JSON: {exc}") from exc
+
+
+@dataclass
+class Response:
+    """An HTTP response: bytes in memory, or a file streamed from disk."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+    close: bool = False
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response (UTF-8, non-ASCII characters kept as they are)."""
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return Response(status, body, JSON_CONTENT_TYPE, dict(headers or {}))
+
+
+def error_response(spec: contract.ErrorSpec) -> Response:
+    """The documented error body ``{code, error, message}`` with the status of its code (spec 7.10)."""
+    return json_response(spec.body(), spec.http_status)
+
+
+class ApiError(Exception):
+    """Raised by handlers to answer with a documented error row."""
+
+    def __init__(self, spec: contract.ErrorSpec) -> None:
+        super().__init__(spec.message)
+        self.spec = spec
+
+
+def bad_request(message: str) -> ApiError:
+    """A management-API bad request (code 4001000204) with ``message``."""
+    return ApiError(contract.bad_request(message))
+
+
+class HttpError(Exception):
+    """Raised to answer with a plain ``{"message": ...}`` JSON error (404/405/409/...)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A method + path template (``{name}`` segments) served by a handler.
+
+    ``name`` is what :meth:`Emulator.request_count` counts by: the contract path template for
+    management endpoints, ``"upload"``, ``"download"`` or ``"inference"`` otherwise.
+    """
+
+    method: str
+    template: str
+    name: str
+    handler: Handler
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return _compile(self.template)
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    pattern = _PATTERNS.get(template)
+    if pattern is None:
+        parts = re.split(r"(\{[a-z_]+\})", template)
+        regex = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
+        pattern = _PATTERNS[template] = re.compile(f"^{regex}$")
+    return pattern
+
+
+class Router:
+    """Matches a method and path to a :class:`Route`; literal templates win over parameterised ones."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = sorted(routes, key=lambda r: r.template.count("{"))
+
+    def resolve(self, method: str, path: str) -> tuple[Route | None, dict[str, str], Route | None]:
+        """``(route, params, path_match)``: ``route`` is None when nothing serves this method;
+        ``path_match`` is a route whose path matched (for 405 answers and counting)."""
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        path_match: Route | None = None
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match is None:
+                continue
+            if route.method == method:
+                return route, match.groupdict(), route
+            path_match = path_match or route
+        return None, {}, path_match
+
+    def allowed_methods(self, path: str) -> list[str]:
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        return sorted({r.method for r in self.routes if r.pattern.match(path)})

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_predictionone.api.client import PredictionOneClient
+from airflow_provider_predictionone.api.models import ALLOW_ALL
+from tests.triggers.job_fixtures import p1_client, wait_for_training, wait_until  # noqa: F401
+
+DATA = Path(__file__).resolve().parents[2] / "dags_examples" / "data"
+
+
+@pytest.fixture
+def sample_deployed_model(p1_client: PredictionOneClient) -> int:  # noqa: F811
+    """A model trained on the bundled sample data, behind a running prediction API."""
+    urls = p1_client.upload_training_data(DATA / "customers_train.csv", DATA / "column_info.csv")
+    job = p1_client.create_model(
+        urls.external_process_id, "sample-model", {"tc": "プレミアム購入", "tt": "binary_classification", "tv": "はい"}
+    )
+    wait_for_training(p1_client, job)
+    model = p1_client.find_model_by_name("sample-model")
+    assert model is not None
+    created = p1_client.create_classifier(model.model_id, ALLOW_ALL)
+    wait_until(lambda: (found := p1_client.get_classifier(created.classifier_id)) and found.is_ready)
+    return model.model_id

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from tests.triggers.job_fixtures import (  # noqa: F401  (fixtures)
+    customers_csv,
+    deployed_model,
+    p1_client,
+    start_retrain,
+    start_training,
+)

@@ -1,0 +1,159 @@
+"""Fixtures that start real training and retraining jobs on the local emulator.
+
+Shared by the trigger tests and the sensor tests (both ``conftest.py`` files import them). They
+rely on the ``emulator`` and ``secret_key`` fixtures of ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_predictionone.api.client import PredictionOneClient
+from airflow_provider_predictionone.api.contract import JobState
+from airflow_provider_predictionone.api.models import ALLOW_ALL
+
+TARGET = "購入"
+COLUMNS = {"年齢": "float", "性別": "string", "年収": "float", "地域": "string", TARGET: "string"}
+BINARY_CONFIG = {"tc": TARGET, "tt": "binary_classification", "tv": "はい"}
+FAILING_CONFIG = {"tc": TARGET, "tt": "binary_classification", "tv": "たぶん"}
+"""The positive value is not a value of the target column: the emulator fails the training."""
+
+WAIT_SECONDS = 30.0
+
+
+def write_customers_csv(path: Path, rows: int = 300, *, seed: int = 7, with_target: bool = True) -> Path:
+    """A small synthetic customer table with Japanese headers; 購入 depends on 年収 and 年齢."""
+    rng = random.Random(seed)
+    names = [name for name in COLUMNS if with_target or name != TARGET]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names)
+        for _ in range(rows):
+            age = rng.randint(20, 70)
+            income = round(rng.gauss(500 + 8 * (age - 20), 150), 1)
+            row = {
+                "年齢": age,
+                "性別": rng.choice(["男性", "女性"]),
+                "年収": income,
+                "地域": rng.choice(["東京", "大阪", "名古屋", "福岡"]),
+                TARGET: "はい" if income + rng.gauss(0, 120) > 750 else "いいえ",
+            }
+            writer.writerow([row[name] for name in names])
+    return path
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, host: str, secret_key: str, **extra: Any) -> None:
+    """Install ``predictionone_default`` as an ``AIRFLOW_CONN_*`` environment variable."""
+    conn: dict[str, Any] = {"conn_type": "predictionone", "host": host, "password": secret_key}
+    if extra:
+        conn["extra"] = extra
+    monkeypatch.setenv("AIRFLOW_CONN_PREDICTIONONE_DEFAULT", json.dumps(conn))
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float = WAIT_SECONDS, interval: float = 0.1) -> Any:
+    """Call ``check`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def connection(monkeypatch: pytest.MonkeyPatch, emulator: Any, secret_key: str) -> None:
+    """``predictionone_default`` pointing at the emulator."""
+    set_connection(monkeypatch, emulator.url, secret_key, retries=1, retry_delay=0.05)
+
+
+@pytest.fixture
+def p1_client(emulator: Any, secret_key: str) -> Iterator[PredictionOneClient]:
+    """A sync client of the emulator, for setting jobs up."""
+    with PredictionOneClient(secret_key, host=emulator.url) as client:
+        yield client
+
+
+@pytest.fixture
+def customers_csv(tmp_path: Path) -> Path:
+    return write_customers_csv(tmp_path / "顧客.csv")
+
+
+@pytest.fixture
+def start_training(p1_client: PredictionOneClient, customers_csv: Path) -> Callable[..., str]:
+    """``start_training(config=BINARY_CONFIG, name=None)`` uploads data, starts training and returns
+    the ``external_process_id`` to poll."""
+
+    def start(config: dict[str, Any] | None = None, name: str | None = None) -> str:
+        urls = p1_client.upload_training_data(customers_csv, COLUMNS)
+        return p1_client.create_model(
+            urls.external_process_id, name or f"trigger-test-{uuid.uuid4().hex[:8]}", config or BINARY_CONFIG
+        )
+
+    return start
+
+
+def wait_for_training(client: PredictionOneClient, external_process_id: str) -> Any:
+    """Block until the training job ends; returns its last status."""
+    return wait_until(
+        lambda: (status := client.train_status(external_process_id)).state.is_terminal and status,
+    )
+
+
+@pytest.fixture
+def deployed_model(p1_client: PredictionOneClient, start_training: Callable[..., str]) -> int:
+    """A trained model with a prediction API (what retraining needs); returns its ``model_id``."""
+    name = f"retrain-base-{uuid.uuid4().hex[:8]}"
+    status = wait_for_training(p1_client, start_training(name=name))
+    assert status.state is JobState.SUCCEEDED, status
+    model = p1_client.find_model_by_name(name)
+    assert model is not None
+    p1_client.create_classifier(model.model_id, ALLOW_ALL)
+    return model.model_id
+
+
+@pytest.fixture
+def start_retrain(p1_client: PredictionOneClient, tmp_path: Path) -> Callable[..., str]:
+    """``start_retrain(model_id, fail=False)`` uploads retraining data and returns the
+    ``retrain_job_id``. With ``fail=True`` the data lacks the target column, so the job fails."""
+
+    def start(model_id: int, *, fail: bool = False) -> str:
+        path = write_customers_csv(tmp_path / f"retrain-{uuid.uuid4().hex[:6]}.csv", seed=11, with_target=not fail)
+        return p1_client.upload_retrain_data(model_id, path).retrain_job_id
+
+    return start
+
+
+def run_trigger(trigger: Any, *, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
+    """Run a trigger on a fresh event loop; check it yields exactly one event and returns it."""
+    import asyncio
+
+    async def collect() -> dict[str, Any]:
+        events = trigger.run()
+        try:
+            event = await asyncio.wait_for(anext(events), timeout)
+            with pytest.raises(StopAsyncIteration):
+                await anext(events)
+        finally:
+            await events.aclose()
+        return event.payload
+
+    return asyncio.run(collect())
