@@ -1,12 +1,13 @@
-"""The main job: train (and retrain) a model through Airflow against the local emulator.
+"""The main job: train, deploy, score and retrain through Airflow against the local emulator.
 
 1. Starts the Prediction One emulator on a free loopback port.
 2. Prepares an embedded SQLite Airflow home inside the project folder (``.airflow-home/``).
 3. Runs the example DAG ``predictionone_train`` with ``airflow dags test`` and prints the
    trained model's id and metrics.
-4. Deploys that model as a prediction API (through the API client), runs
-   ``predictionone_retrain`` for it with ``airflow dags test``, and prints the switch.
-5. Stops the emulator.
+4. Runs ``predictionone_deploy_predict`` for that model: deploys it as a prediction API and
+   scores the bundled customer file (one prediction per input row).
+5. Runs ``predictionone_retrain`` for it and prints what the prediction API serves now.
+6. Stops the emulator.
 
 Run it with ``make demo``.
 """
@@ -17,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -78,18 +78,6 @@ def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = No
     return json.loads(results[-1])
 
 
-def deploy(url: str, model_id: int) -> None:
-    """Create a prediction API for the model and wait until it runs (the retrain flow needs one)."""
-    from airflow_provider_predictionone.api.client import PredictionOneClient
-    from airflow_provider_predictionone.api.models import ALLOW_ALL
-
-    with PredictionOneClient(SECRET_KEY, host=url) as client:
-        created = client.create_classifier(model_id, ALLOW_ALL)
-        while not (found := client.get_classifier(created.classifier_id)) or not found.is_ready:
-            time.sleep(0.5)
-    print(f"\nDeployed model {model_id} as prediction API {created.classifier_id} (status running).")
-
-
 def main() -> int:
     emulator, url = start_emulator()
     try:
@@ -99,7 +87,12 @@ def main() -> int:
         print(f"\nTrained model_id: {trained['model_id']} ({trained['model_name']})")
         for name, value in sorted(trained["metrics"].items()):
             print(f"  {name:>10}: {value}")
-        deploy(url, trained["model_id"])
+        scored = dags_test(env, "predictionone_deploy_predict", {"model_id": trained["model_id"]})
+        print(f"\nDeployed model {scored['model_id']} as prediction API {scored['classifier_id']}")
+        print(
+            f"  scored {scored['rows_predicted']} of {scored['rows_total']} rows ({scored['rows_rejected']} rejected)"
+        )
+        print(f"  -> {scored['output_file']}")
         retrained = dags_test(env, "predictionone_retrain", {"model_id": trained["model_id"]})
         print(f"\nRetrained: the prediction API now serves model_id {retrained['model_id']}")
         for name, value in sorted(retrained["metrics"].items()):

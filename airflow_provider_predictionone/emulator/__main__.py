@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -11,6 +12,12 @@ from collections.abc import Sequence
 from types import FrameType
 
 from airflow_provider_predictionone.emulator.app import DEFAULT_SECRET_KEY
+from airflow_provider_predictionone.emulator.faults import (
+    CONTROL_PREFIX,
+    FaultError,
+    parse_fault_spec,
+    parse_job_failure_spec,
+)
 from airflow_provider_predictionone.emulator.server import Emulator
 
 SECRET_KEYS_ENV = "PREDICTIONONE_EMULATOR_SECRET_KEYS"
@@ -23,6 +30,30 @@ def _non_negative(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return value
+
+
+def _fault(text: str) -> dict[str, object]:
+    try:
+        return parse_fault_spec(text)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _job_failure(text: str) -> dict[str, object]:
+    try:
+        return parse_job_failure_spec(text)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+FAULT_HELP = (
+    "inject a fault; repeatable. SPEC = [METHOD:]ROUTE:KIND[:COUNT][:ARG]. ROUTE: a route name as in "
+    "request_count ('/models/results', '/api-key', 'upload', 'download', 'inference', ...) or '*'. "
+    "KIND: an HTTP status (500, 503, 429, ...; ARG = Retry-After seconds), html (ARG = status, default 502), "
+    "latency (ARG = seconds), drop, drop-mid-response, drop-mid-upload, expire-keys (ARG = lifetime of new keys). "
+    "COUNT: number of calls (default 1) or '*' for all. Examples: /models/results:503:2:5, *:latency:*:0.5, "
+    "PUT:upload:drop-mid-upload"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +92,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for uploads, models and results (default: a temporary folder removed on exit)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    faults = parser.add_argument_group("fault injection (see docs/emulator.md)")
+    faults.add_argument(
+        "--fault", action="append", dest="faults", type=_fault, default=[], metavar="SPEC", help=FAULT_HELP
+    )
+    faults.add_argument(
+        "--fail-next-job",
+        action="append",
+        dest="job_failures",
+        type=_job_failure,
+        default=[],
+        metavar="KIND[:MESSAGE]",
+        help="make the next training (KIND=train), retraining (retrain) or any (any) job fail with MESSAGE; repeatable",
+    )
+    faults.add_argument(
+        "--enable-control",
+        action="store_true",
+        help=f"serve the HTTP control endpoints under {CONTROL_PREFIX}/ (no API key needed; default: off)",
+    )
     return parser
+
+
+def _log_faults_to_stderr() -> None:
+    """Show the INFO lines of fired faults on stderr."""
+    logger = logging.getLogger("airflow_provider_predictionone.emulator.faults")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _secret_keys(given: list[str] | None) -> tuple[list[str], str]:
@@ -86,7 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         key_lifetime=args.key_lifetime,
         data_dir=args.data_dir,
         verbose=args.verbose,
+        enable_control=args.enable_control,
     )
+    for spec in args.faults:
+        emulator.faults.add(**spec)
+    for spec in args.job_failures:
+        emulator.fail_next_job(**spec)
+    if args.faults or args.job_failures or args.enable_control:
+        _log_faults_to_stderr()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -114,6 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if args.faults or args.job_failures:
+            print(
+                f"Fault injection: {len(args.faults)} fault(s), {len(args.job_failures)} job failure(s) configured.",
+                file=sys.stderr,
+                flush=True,
+            )
+        if args.enable_control:
+            print(f"Control endpoints enabled under {emulator.control_url}/.", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
         print("Stopping the Prediction One emulator.", file=sys.stderr, flush=True)

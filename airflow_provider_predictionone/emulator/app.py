@@ -8,7 +8,7 @@ uploads, statistics, training) runs outside the lock. Files live under the data 
     users/<user_id>/retrain/<retrain_job_id>/{upload.bin,train.csv,eval.csv}
 
 Every request goes through :meth:`EmulatorApp.handle`, the single dispatch point (see
-:meth:`EmulatorApp.intercept` for the fault-injection hook).
+:meth:`EmulatorApp.intercept` for fault injection, :mod:`.faults`).
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from urllib.parse import quote
 
 from airflow_provider_predictionone.api import contract
 from airflow_provider_predictionone.api.contract import ClassifierStatus, CredentialType
-from airflow_provider_predictionone.emulator import baseline, datasets
+from airflow_provider_predictionone.emulator import baseline, datasets, faults
 from airflow_provider_predictionone.emulator.config import ConfigError, TrainConfig, parse_config
 from airflow_provider_predictionone.emulator.datasets import DataError, DatasetStats
+from airflow_provider_predictionone.emulator.faults import FaultRegistry, JobFailure
 from airflow_provider_predictionone.emulator.web import (
     ApiError,
     BodyError,
@@ -307,9 +308,18 @@ class Settings:
 class EmulatorApp:
     """State and request handling of the emulator (HTTP-agnostic; see :mod:`.server`)."""
 
-    def __init__(self, data_dir: Path, secret_keys: list[str], settings: Settings) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        secret_keys: list[str],
+        settings: Settings,
+        fault_registry: FaultRegistry | None = None,
+        control_enabled: bool = False,
+    ) -> None:
         self.data_dir = data_dir
         self.settings = settings
+        self.faults = fault_registry if fault_registry is not None else FaultRegistry()
+        self.control_enabled = control_enabled
         self.lock = threading.RLock()
         self.stopping = threading.Event()
         self.users: dict[str, User] = {}
@@ -357,7 +367,10 @@ class EmulatorApp:
         ]
 
     def handle(self, request: Request) -> Response:
-        """The single dispatch point: resolve, count, intercept, run the handler, map errors."""
+        """The single dispatch point: control endpoints (when enabled; never counted or faulted),
+        else resolve, count, intercept, run the handler, map errors."""
+        if self.control_enabled and faults.is_control_path(request.path):
+            return faults.handle_control(self, request)
         route, params, path_match = self.router.resolve(request.method, request.path)
         request.route = (route or path_match).name if (route or path_match) else ROUTE_UNMATCHED
         request.params = params
@@ -365,34 +378,75 @@ class EmulatorApp:
             self._counts[(request.method, request.route)] += 1
         try:
             intercepted = self.intercept(request)
-            if intercepted is not None:
-                return intercepted
+        except ConnectionAbortedError:
+            raise
+        except Exception as exc:
+            return self._error(request, exc)
+        if intercepted is not None:
+            return intercepted
+        return self._serve(request, route, path_match)
+
+    def _serve(self, request: Request, route: Route | None, path_match: Route | None) -> Response:
+        """Run the route's handler (404/405 without one) and map exceptions to error responses."""
+        try:
             if route is None:
                 if path_match is not None:
                     allow = ", ".join(self.router.allowed_methods(request.path))
                     raise HttpError(405, "Method Not Allowed", {"Allow": allow})
                 raise HttpError(404, "Not Found")
             return route.handler(request)
-        except ApiError as exc:
-            return error_response(exc.spec)
-        except HttpError as exc:
-            return json_response({"message": exc.message}, exc.status, exc.headers)
         except ConnectionAbortedError:
             raise
-        except Exception as exc:  # pragma: no cover - defensive
-            log.error("emulator error on %s %s\n%s", request.method, request.path, traceback.format_exc())
-            spec = contract.ErrorSpec(contract.CODE_INTERNAL, contract.ERROR_INTERNAL, f"Emulator error: {exc}")
-            return error_response(spec)
+        except Exception as exc:
+            return self._error(request, exc)
+
+    def _error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ApiError):
+            return error_response(exc.spec)
+        if isinstance(exc, HttpError):
+            return json_response({"message": exc.message}, exc.status, exc.headers)
+        log.error("emulator error on %s %s\n%s", request.method, request.path, traceback.format_exc())
+        spec = contract.ErrorSpec(contract.CODE_INTERNAL, contract.ERROR_INTERNAL, f"Emulator error: {exc}")
+        return error_response(spec)
 
     def intercept(self, request: Request) -> Response | None:
         """Fault-injection hook, called for every request after routing and counting.
 
-        Return a :class:`Response` to answer instead of the real handler (e.g. an injected
-        500/503/429), sleep here to add latency, or raise ``ConnectionAbortedError`` to make the
-        server drop the connection. ``request.route`` holds the route name used by
-        ``request_count``. The default does nothing.
+        Returns a :class:`Response` to answer instead of the real handler (an injected error or
+        HTML page, or the real answer marked for truncation), sleeps to add latency, or raises
+        ``ConnectionAbortedError`` to make the server drop the connection; ``None`` lets the
+        real handler answer. ``request.route`` holds the route name used by ``request_count``.
+        The faults come from :meth:`FaultRegistry.match <.faults.FaultRegistry.match>`, the only
+        place where faults are matched.
         """
-        return None
+        fired = self.faults.match(request.method, request.route)
+        if not fired:
+            return None
+        delay = sum(f.latency for f in fired)
+        if delay > 0 and self.stopping.wait(delay):
+            raise ConnectionAbortedError("the emulator is stopping")
+        fault = next((f for f in fired if f.kind != faults.LATENCY), None)
+        if fault is None:
+            return None
+        if fault.kind == faults.ERROR:
+            return faults.error_fault_response(fault)
+        if fault.kind == faults.HTML:
+            return faults.html_fault_response(fault)
+        if fault.kind == faults.DROP:
+            raise ConnectionAbortedError("injected fault: drop")
+        if fault.kind == faults.DROP_MID_UPLOAD:
+            faults.read_part_of_body(request)
+            raise ConnectionAbortedError("injected fault: drop-mid-upload")
+        if fault.kind == faults.DROP_MID_RESPONSE:
+            route, _params, path_match = self.router.resolve(request.method, request.path)
+            response = self._serve(request, route, path_match)
+            length = response.file.stat().st_size if response.file is not None else len(response.body)
+            response.truncate = length // 2
+            return response
+        if fault.kind == faults.EXPIRE_KEYS:
+            self.expire_api_keys(key_lifetime=fault.key_lifetime)
+            raise bad_request(contract.MSG_INACTIVE_CREDENTIAL)
+        raise AssertionError(f"unhandled fault kind {fault.kind}")  # pragma: no cover
 
     def request_count(self, method: str | None, route: str) -> int:
         """How many requests with this method (``None`` = any) reached this route."""
@@ -432,12 +486,58 @@ class EmulatorApp:
                 raise KeyError("unknown secret key")
             self.users[secret_key].deleted = True
 
-    def expire_api_keys(self) -> None:
-        """Make every API key issued so far expire now."""
+    def expire_api_keys(self, key_lifetime: float | None = None) -> int:
+        """Make every API key issued so far expire now; return how many were still valid.
+        ``key_lifetime`` also sets the validity of keys issued from now on."""
         with self.lock:
             now = time.time() - 0.001
+            valid = sum(1 for key in self.keys.values() if key.expires_at > now)
             for key in self.keys.values():
                 key.expires_at = min(key.expires_at, now)
+            if key_lifetime is not None:
+                self.settings.key_lifetime = float(key_lifetime)
+            return valid
+
+    def fail_next_job(
+        self, kind: str | None = None, message: str | None = None, job_id: str | None = None
+    ) -> JobFailure:
+        """Make a training/retraining job fail with ``message`` (see :meth:`Emulator.fail_next_job`).
+
+        With ``job_id`` (an ``external_process_id`` or ``retrain_job_id``): a job already started
+        fails now, one not started yet fails when it starts; ``ValueError`` if the id is unknown or
+        the job has ended. Without: the next job started (of ``kind``, or any) fails.
+        """
+        failure = faults.make_job_failure(kind, message, job_id)
+        if failure.job_id is None:
+            return self.faults.add_job_failure(failure)
+        with self.lock:
+            found: tuple[str, Job | None, Model | None] | None = None
+            for user in self.users.values():
+                process = user.processes.get(failure.job_id)
+                if process is not None:
+                    found = ("train", process.job, user.models.get(process.model_id or -1))
+                    break
+                retrain = user.retrain_jobs.get(failure.job_id)
+                if retrain is not None:
+                    started = retrain.job if retrain.uploaded else None
+                    found = ("retrain", started, user.models.get(retrain.model_id or -1))
+                    break
+            if found is None:
+                raise faults.FaultError(f"unknown job id {failure.job_id!r} (an external_process_id or retrain_job_id)")
+            job_kind, job, model = found
+            if failure.kind not in (None, job_kind):
+                raise faults.FaultError(f"job {failure.job_id} is a {job_kind} job, not {failure.kind}")
+            failure.kind = job_kind
+            if job is None:
+                return self.faults.add_job_failure(failure)
+            if job.state in ("finished", "failed"):
+                raise faults.FaultError(f"job {failure.job_id} has already {job.state}")
+            now = time.time()
+            job.state, job.message, job.updated = "failed", failure.message, now
+            if model is not None:
+                model.state, model.updated = "failed", now
+        self.faults.record_job_failure(job_kind, failure.job_id, failure.message)
+        return failure
 
     def _authenticate(
         self, request: Request, credential_type: CredentialType, *, user_deleted_error: bool = True
@@ -690,6 +790,8 @@ class EmulatorApp:
             process.job,
             lambda: self._train_model(model, learn, eval_path if eval_path.exists() else None, data_set),
             model,
+            "train",
+            process_id,
         )
         return json_response({"external_process_id": process_id})
 
@@ -745,10 +847,20 @@ class EmulatorApp:
 
         return finish
 
-    def _start_job(self, job: Job, work: Callable[[], Callable[[Job], None]], model: Model | None) -> None:
+    def _start_job(
+        self,
+        job: Job,
+        work: Callable[[], Callable[[Job], None]],
+        model: Model | None,
+        kind: str,
+        job_id: str,
+    ) -> None:
         """Run ``work`` in a background thread; the job stays queued, then running, for at least
-        ``train_seconds`` in total. ``work`` returns a callback applied (under the lock) on success."""
+        ``train_seconds`` in total. ``work`` returns a callback applied (under the lock) on success.
+        A pending injected failure for the job (:meth:`fail_next_job`) makes it fail instead of
+        running; a job failed while running (:meth:`fail_next_job` with its id) stays failed."""
         seconds = self.settings.train_seconds
+        injected = self.faults.take_job_failure(kind, job_id)
 
         def fail(message: str) -> None:
             with self.lock:
@@ -760,23 +872,32 @@ class EmulatorApp:
             start = time.monotonic()
             if self.stopping.wait(min(1.0, seconds * 0.2)):
                 return
+            if injected is not None:
+                fail(injected.message)
+                return
             with self.lock:
+                if job.state == "failed":
+                    return
                 job.state, job.updated = "running", time.time()
             try:
                 finish = work()
             except DataError as exc:
-                fail(str(exc))
+                if job.state != "failed":
+                    fail(str(exc))
                 return
             except Exception as exc:
                 if self.stopping.is_set():  # the data dir may be gone already
                     return
                 log.error("emulator training error\n%s", traceback.format_exc())
-                fail(f"Emulator error during training: {exc}")
+                if job.state != "failed":
+                    fail(f"Emulator error during training: {exc}")
                 return
             remaining = start + seconds - time.monotonic()
             if remaining > 0 and self.stopping.wait(remaining):
                 return
             with self.lock:
+                if job.state == "failed":
+                    return
                 finish(job)
                 job.state, job.updated = "finished", time.time()
 
@@ -1090,7 +1211,7 @@ class EmulatorApp:
             user.models[model_id] = model
             job.model_id = model_id
         source_dir = source.directory
-        self._start_job(job.job, lambda: self._retrain_model(job, model, source_dir), model)
+        self._start_job(job.job, lambda: self._retrain_model(job, model, source_dir), model, "retrain", job.job_id)
 
     def _retrain_model(self, job: RetrainJob, model: Model, source_dir: Path) -> Callable[[Job], None]:
         model.directory.mkdir(parents=True, exist_ok=True)

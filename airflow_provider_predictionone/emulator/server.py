@@ -25,6 +25,7 @@ from airflow_provider_predictionone.emulator.app import (
     EmulatorApp,
     Settings,
 )
+from airflow_provider_predictionone.emulator.faults import CONTROL_PREFIX, FaultRegistry, JobFailure, make_job_failure
 from airflow_provider_predictionone.emulator.web import BodyError, Request, RequestBody, Response, json_response
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response, close=close)
 
     def _send(self, response: Response, *, close: bool = False) -> None:
+        if response.truncate is not None:
+            self._send_truncated(response)
+            return
         try:
             self.send_response(response.status)
             if response.content_type:
@@ -115,6 +119,37 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _send_truncated(self, response: Response) -> None:
+        """Fault injection (``drop-mid-response``): send part of the response, then drop the connection."""
+        self.close_connection = True
+        try:
+            length = response.file.stat().st_size if response.file is not None else len(response.body)
+            cut = max(0, min(response.truncate or 0, length - 1))
+            if length == 0 or self.command == "HEAD" or response.status in (204, 304):
+                status_line = f"{self.protocol_version} {response.status} ".encode("ascii")
+                self.wfile.write(status_line[: len(status_line) // 2])
+                return
+            self.send_response(response.status)
+            if response.content_type:
+                self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(length))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if response.file is not None:
+                with response.file.open("rb") as handle:
+                    while cut > 0:
+                        data = handle.read(min(_COPY_CHUNK, cut))
+                        if not data:
+                            break
+                        self.wfile.write(data)
+                        cut -= len(data)
+            else:
+                self.wfile.write(response.body[:cut])
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -184,6 +219,10 @@ class Emulator:
 
     ``port=0`` picks a free port. ``data_dir=None`` uses a temporary folder that :meth:`stop`
     removes. An instance can be started once.
+
+    Fault injection: :attr:`faults` (a :class:`~.faults.FaultRegistry`), :meth:`fail_next_job`,
+    :meth:`expire_api_keys`; ``enable_control`` (default on in-process) serves the HTTP control
+    endpoints under :attr:`control_url` (``/_emulator``). See ``docs/emulator.md``.
     """
 
     def __init__(
@@ -196,6 +235,7 @@ class Emulator:
         key_lifetime: float = 3600.0,
         data_dir: str | Path | None = None,
         verbose: bool = False,
+        enable_control: bool = True,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -205,6 +245,8 @@ class Emulator:
         self._data_dir: Path | None = None
         self._temporary = data_dir is None
         self.verbose = verbose
+        self.enable_control = enable_control
+        self._faults = FaultRegistry()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._app: EmulatorApp | None = None
@@ -223,7 +265,13 @@ class Emulator:
             assert self._data_dir_arg is not None
             self._data_dir = self._data_dir_arg
             self._data_dir.mkdir(parents=True, exist_ok=True)
-        self._app = EmulatorApp(self._data_dir, self.secret_keys, self.settings)
+        self._app = EmulatorApp(
+            self._data_dir,
+            self.secret_keys,
+            self.settings,
+            fault_registry=self._faults,
+            control_enabled=self.enable_control,
+        )
         server_class = _Server6 if ":" in self.host else _Server
         try:
             server = server_class((self.host, self._requested_port), self._app, self.verbose)
@@ -282,6 +330,11 @@ class Emulator:
         return self.url + contract.BASE_PATH
 
     @property
+    def control_url(self) -> str:
+        """Root of the HTTP control endpoints, ``url + "/_emulator"`` (served with ``enable_control``)."""
+        return self.url + CONTROL_PREFIX
+
+    @property
     def data_dir(self) -> Path:
         """Folder holding uploads, models and result archives."""
         if self._data_dir is None:
@@ -319,9 +372,36 @@ class Emulator:
         """Set every request counter back to zero."""
         self.app.reset_request_counts()
 
-    def expire_api_keys(self) -> None:
-        """Every API key issued so far expires now (later calls get ``Inactive_credential.``)."""
-        self.app.expire_api_keys()
+    def expire_api_keys(self, key_lifetime: float | None = None) -> int:
+        """Every API key issued so far expires now (later calls get ``Inactive_credential.``);
+        returns how many were still valid. ``key_lifetime`` (seconds) also sets the validity of
+        keys issued from now on (e.g. short-lived keys)."""
+        return self.app.expire_api_keys(key_lifetime=key_lifetime)
+
+    # ---------------------------------------------------------------- fault injection
+
+    @property
+    def faults(self) -> FaultRegistry:
+        """The fault registry: ``faults.add(route, kind, count=1, ...)``, ``faults.clear()``,
+        ``faults.fired(route=None, kind=None)``, ... (usable before :meth:`start` too)."""
+        return self._faults
+
+    def fail_next_job(
+        self, kind: str | None = None, message: str | None = None, job_id: str | None = None
+    ) -> JobFailure:
+        """Make a training or retraining job fail: its status becomes ``failed`` / ``job_failed``
+        with ``message`` (default ``Injected job failure.``).
+
+        ``kind`` = ``"train"``, ``"retrain"`` or ``None`` (any): the next job of that kind started
+        fails after its queued phase. ``job_id`` (an ``external_process_id`` or ``retrain_job_id``):
+        that job fails now if it is running, or when it starts; ``ValueError`` if the id is
+        unknown or the job has already ended.
+        """
+        if self._app is None:
+            if job_id is not None:
+                raise ValueError("a job id needs a started emulator")
+            return self._faults.add_job_failure(make_job_failure(kind, message))
+        return self._app.fail_next_job(kind=kind, message=message, job_id=job_id)
 
     def delete_user(self, secret_key: str) -> None:
         """Delete the user of ``secret_key``; its calls then get ``This user may be deleted.``."""

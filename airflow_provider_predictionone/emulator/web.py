@@ -167,6 +167,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     file: Path | None = None
     close: bool = False
+    truncate: int | None = None
+    """Fault injection: send only this many body bytes (the headers announce the full length),
+    then drop the connection; with an empty body, only part of the status line is sent."""
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,40 @@ def test_predictionone_retrain_runs_end_to_end(
     assert new_model_id != sample_deployed_model
     served = [c.model_id for c in p1_client.list_classifiers()]
     assert served == [new_model_id]  # the prediction API now serves the retrained model
+
+
+def test_predictionone_deploy_predict_trains_deploys_and_scores_every_row(
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, p1_client: Any
+) -> None:
+    import csv
+
+    monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
+    output = tmp_path / "predictions.csv"
+    dag = load_dag("predictionone_deploy_predict")
+    dag_run, results, states = run_dag(dag, {"output_file": str(output)})
+    assert str(dag_run.state) == "success", states
+    assert states["use_given_model"] == "skipped"
+    summary = results["report"]
+    scoring = EXAMPLES / "data" / "customers_score.csv"
+    with scoring.open(encoding="utf-8") as handle:
+        input_rows = sum(1 for _ in csv.reader(handle)) - 1
+    with output.open(encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    assert summary["rows_predicted"] == input_rows == len(table) - 1 and summary["rows_rejected"] == 0
+    assert table[0][0] == "input_row" and [int(row[0]) for row in table[1:]] == list(range(1, input_rows + 1))
+    assert "api_key" not in json.dumps(results) and all(
+        c.api_key not in json.dumps(results) for c in p1_client.list_classifiers()
+    )
+
+
+def test_predictionone_deploy_predict_with_a_given_model_reuses_its_prediction_api(
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_deployed_model: int, emulator: Any
+) -> None:
+    monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
+    dag = load_dag("predictionone_deploy_predict")
+    conf = {"model_id": sample_deployed_model, "output_file": str(tmp_path / "p.csv")}
+    dag_run, results, states = run_dag(dag, conf)
+    assert str(dag_run.state) == "success", states
+    assert states["upload_training_data"] == "skipped"
+    assert emulator.request_count("POST", "/classifiers") == 1  # the fixture's; the DAG reused it
+    assert results["report"]["model_id"] == sample_deployed_model

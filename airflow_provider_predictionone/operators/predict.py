@@ -1,0 +1,140 @@
+"""Batch prediction with a deployed Prediction One prediction API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+from airflow_provider_predictionone.operators.predictionone import PredictionOneBaseOperator, _require_text
+
+if TYPE_CHECKING:
+    from airflow_provider_predictionone.compat import Context
+
+
+class PredictionOneBatchPredictOperator(PredictionOneBaseOperator):
+    """Score a CSV file with a deployed prediction API, one Inference request per row (spec 4.14).
+
+    The prediction API's URL and inference key are read from Get Classifier; the key is a secret:
+    it is registered with the log masker and never returned or pushed to XCom. The input is
+    streamed and the output is written in input order with a leading ``input_row`` column; memory
+    does not grow with the number of rows (see :mod:`airflow_provider_predictionone.api.batch`).
+
+    Rows the service rejects go to a rejects file (row number, error, message, original values)
+    and are counted in the log summary; the task fails when the rejected share exceeds
+    ``max_rejected_fraction`` (default 0: any rejected row fails the task, after all files are
+    written). A prediction API that is not running, a wrong key or a refused IP stops the batch at
+    once.
+
+    :param classifier_id: the prediction API (from the deploy operator). Templated.
+    :param input_file: the CSV to score (UTF-8, header row). Templated.
+    :param output_file: where to write the predictions. Templated.
+    :param reasons_file: where to write prediction reasons (asks the service for them; slower).
+        Templated.
+    :param rejects_file: where to write rejected rows; default ``<output_file>.rejects.csv``.
+        Templated.
+    :param concurrency: requests in flight at once (1–256, default 8).
+    :param requests_per_second: a rate limit for the whole batch (default none).
+    :param max_rejected_fraction: the share of rejected rows tolerated (0.0–1.0, default 0).
+    :param include_input: include the input columns in the output (``ad``).
+    :param no_class: for classification, output probabilities only (``nc``).
+    :param pivot_column: an input column to put at the left of the result (``pc``).
+    :param progress_interval: seconds between progress log lines.
+    :return: a summary: ``classifier_id``, ``rows_total``, ``rows_predicted``, ``rows_rejected``,
+        ``rejected_fraction``, ``rows_per_second``, ``output_file``, ``rejects_file``,
+        ``reasons_file``.
+    """
+
+    template_fields: Sequence[str] = ("classifier_id", "input_file", "output_file", "reasons_file", "rejects_file")
+    ui_color = "#fdd0a2"
+
+    def __init__(
+        self,
+        *,
+        classifier_id: str,
+        input_file: str | Path,
+        output_file: str | Path,
+        reasons_file: str | Path | None = None,
+        rejects_file: str | Path | None = None,
+        concurrency: int = 8,
+        requests_per_second: float | None = None,
+        max_rejected_fraction: float = 0.0,
+        include_input: bool = False,
+        no_class: bool = False,
+        pivot_column: str | None = None,
+        progress_interval: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.classifier_id = classifier_id
+        self.input_file = input_file
+        self.output_file = output_file
+        self.reasons_file = reasons_file
+        self.rejects_file = rejects_file
+        self.concurrency = concurrency
+        self.requests_per_second = requests_per_second
+        self.max_rejected_fraction = max_rejected_fraction
+        self.include_input = include_input
+        self.no_class = no_class
+        self.pivot_column = pivot_column
+        self.progress_interval = progress_interval
+        if not 1 <= int(concurrency) <= 256:
+            raise PredictionOneConfigError(f"concurrency={concurrency!r} must be between 1 and 256.")
+        if not 0.0 <= float(max_rejected_fraction) <= 1.0:
+            raise PredictionOneConfigError(
+                f"max_rejected_fraction={max_rejected_fraction!r} must be between 0.0 and 1.0 (0.05 = 5%)."
+            )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_predictionone.api.batch import BatchPredictor
+
+        classifier_id = _require_text("classifier_id", self.classifier_id)
+        input_file = _require_text("input_file", self.input_file)
+        output_file = _require_text("output_file", self.output_file)
+        optional = {"reasons_path": self.reasons_file, "rejects_path": self.rejects_file}
+        options = {key: str(value) for key, value in optional.items() if value}
+        # BatchPredictor checks every file and option in its constructor; build it with a dummy
+        # endpoint first so bad input fails before any request.
+        BatchPredictor(
+            self.client, "https://placeholder.invalid", "placeholder", input_file, output_file, **self._options(options)
+        )
+        classifier = self.client.get_classifier(classifier_id)
+        if classifier is None:
+            raise PredictionOneConfigError(
+                f"classifier_id={classifier_id!r}: no such prediction API for this account. Deploy a model first."
+            )
+        if not classifier.is_ready or not classifier.api_key:
+            raise PredictionOneConfigError(
+                f"Prediction API {classifier_id} is {classifier.status!r}, not running; start it (active=True) "
+                "and wait until it runs, e.g. with PredictionOneUpdatePredictionApiOperator."
+            )
+        assert classifier.url is not None
+        result = BatchPredictor(
+            self.client, classifier.url, classifier.api_key, input_file, output_file, **self._options(options)
+        ).run()
+        self.log.info("%s", result.summary())
+        return {
+            "classifier_id": classifier_id,
+            "model_id": classifier.model_id,
+            "rows_total": result.rows_total,
+            "rows_predicted": result.rows_predicted,
+            "rows_rejected": result.rows_rejected,
+            "rejected_fraction": result.rejected_fraction,
+            "rows_per_second": round(result.rows_per_second, 1),
+            "output_file": str(result.output_path),
+            "rejects_file": str(result.rejects_path),
+            "reasons_file": None if result.reasons_path is None else str(result.reasons_path),
+        }
+
+    def _options(self, paths: dict[str, str]) -> dict[str, Any]:
+        return {
+            **paths,
+            "concurrency": int(self.concurrency),
+            "requests_per_second": self.requests_per_second,
+            "max_rejected_fraction": float(self.max_rejected_fraction),
+            "include_input": self.include_input,
+            "no_class": self.no_class,
+            "pivot_column": self.pivot_column,
+            "progress_interval": float(self.progress_interval),
+        }

@@ -1,0 +1,544 @@
+"""Batch prediction (``api/batch.py``): against the emulator over real HTTP, plus fake clients for
+the parts the emulator cannot provoke on demand (slow rows, odd responses, transient errors)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_predictionone.api.batch import (
+    BatchPredictionResult,
+    BatchPredictor,
+    BatchRejectedRowsError,
+    TokenBucket,
+    predict_csv,
+)
+from airflow_provider_predictionone.api.client import PredictionOneClient
+from airflow_provider_predictionone.api.errors import (
+    InferenceError,
+    InferenceInvalidApiKeyError,
+    PredictionApiNotRunningError,
+    PredictionOneConfigError,
+    PredictionOneTransportError,
+    ServerError,
+)
+from airflow_provider_predictionone.api.models import Classifier, InferenceResult
+from tests.triggers.job_fixtures import (
+    customers_csv,
+    deployed_model,
+    p1_client,
+    start_training,
+    wait_until,
+    write_customers_csv,
+)
+
+# Fixtures of job_fixtures must live in this module's namespace for pytest to find them.
+__all__ = ["customers_csv", "deployed_model", "p1_client", "start_training"]
+
+HEADER = ["年齢", "性別", "年収", "地域"]
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def prediction_api(p1_client: PredictionOneClient, deployed_model: int) -> Classifier:
+    """The running prediction API of ``deployed_model`` (its ``url`` and ``api_key``)."""
+    return wait_until(
+        lambda: next(
+            (item for item in p1_client.list_classifiers() if item.model_id == deployed_model and item.is_ready),
+            None,
+        )
+    )
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and b"\r" not in raw  # UTF-8 without BOM, \n line ends
+    return list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+
+
+def csv_text(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def single_call(client: PredictionOneClient, api: Classifier, values: list[str], **flags: Any) -> list[list[str]]:
+    """What one plain Inference call returns for ``values``: ``[header, row]``."""
+    assert api.url and api.api_key
+    result = client.inference(api.url, api.api_key, csv_text([HEADER, values]), no_row_number=True, **flags)
+    assert result.prediction_csv is not None
+    return list(csv.reader(io.StringIO(result.prediction_csv, newline="")))
+
+
+def no_part_files(folder: Path) -> bool:
+    return not list(folder.glob("*.part"))
+
+
+class FakeClient:
+    """An ``inference`` that parses the one-row CSV and answers with ``respond(id, values)``.
+
+    The first column of the input is an id. Counts calls and the peak of concurrent calls.
+    """
+
+    def __init__(self, respond: Callable[[int, list[str]], InferenceResult] | None = None) -> None:
+        self.respond = respond or (lambda row_id, _values: prediction(row_id))
+        self.calls = 0
+        self.active = 0
+        self.peak = 0
+        self.lock = threading.Lock()
+        self.texts: list[str] = []
+
+    def inference(self, url: str, api_key: str, csv_text: str, **flags: Any) -> InferenceResult:
+        rows = list(csv.reader(io.StringIO(csv_text, newline="")))
+        assert len(rows) == 2, rows
+        with self.lock:
+            self.calls += 1
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.texts.append(csv_text)
+        try:
+            return self.respond(int(rows[1][0]), rows[1])
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def prediction(row_id: int, header: str = "id,score") -> InferenceResult:
+    return InferenceResult(version="1", outputs={"prediction_valid.csv": f"{header}\n{row_id},0.5\n"})
+
+
+def write_ids(path: Path, count: int) -> Path:
+    path.write_text(csv_text([["id", "x"], *[[str(i), f"v{i}"] for i in range(1, count + 1)]]), encoding="utf-8")
+    return path
+
+
+FAKE_URL = "https://user-api.example.com/v1/groups/g/classifiers/c/inference"
+
+
+# --------------------------------------------------------------------------------------------
+# Against the emulator
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_every_row_is_predicted_in_input_order(
+    p1_client: PredictionOneClient,
+    prediction_api: Classifier,
+    emulator: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    concurrency: int,
+) -> None:
+    rows = 60
+    source = write_customers_csv(tmp_path / "score.csv", rows, seed=3, with_target=False)
+    output = tmp_path / "out" / "predictions.csv"
+    caplog.set_level(logging.INFO)
+    before = emulator.request_count("POST", "inference")
+
+    result = predict_csv(p1_client, prediction_api.url, prediction_api.api_key, source, output, concurrency=concurrency)
+
+    assert emulator.request_count("POST", "inference") - before == rows
+    assert (result.rows_total, result.rows_predicted, result.rows_rejected, result.rejected_fraction) == (
+        rows,
+        rows,
+        0,
+        0.0,
+    )
+    assert result.output_path == output and result.rejects_path == Path(f"{output}.rejects.csv")
+    assert result.seconds > 0 and result.rows_per_second > 0 and "60 predicted" in result.summary()
+    table = read_csv(output)
+    assert table[0][0] == "input_row" and "row_number" not in table[0]
+    assert [int(line[0]) for line in table[1:]] == list(range(1, rows + 1))
+    inputs = list(csv.reader(source.open(encoding="utf-8", newline="")))
+    for number in (1, 31, rows):
+        header, expected = single_call(p1_client, prediction_api, inputs[number])
+        assert table[0][1:] == header and table[number][1:] == expected
+    assert read_csv(result.rejects_path) == [["input_row", "error", "message", *HEADER]]
+    assert no_part_files(output.parent)
+    if concurrency > 1:
+        assert p1_client.session.get_adapter("http://")._pool_maxsize >= concurrency  # type: ignore[attr-defined]
+    assert prediction_api.api_key not in caplog.text
+    assert "Batch prediction of 'score.csv' done" in caplog.text
+
+
+def test_bom_crlf_japanese_headers_and_quoted_fields_round_trip(
+    p1_client: PredictionOneClient, prediction_api: Classifier, emulator: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "顧客スコア.csv"
+    lines = [
+        "年齢,性別,年収,地域",
+        '30,男性,500,"東京,港区"',
+        '41,"女性",720.5,"大阪\n北区 ""本町"""',
+        "",
+        "55,男性,800,福岡",
+    ]
+    source.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    output = tmp_path / "予測.csv"
+
+    result = predict_csv(
+        p1_client,
+        prediction_api.url,
+        prediction_api.api_key,
+        source,
+        output,
+        include_input=True,
+        pivot_column="地域",
+        concurrency=4,
+    )
+
+    assert (result.rows_total, result.rows_predicted, result.blank_lines_skipped) == (3, 3, 1)
+    table = read_csv(output)
+    assert table[0][:5] == ["input_row", "地域", "年齢", "性別", "年収"]
+    assert [line[:2] for line in table[1:]] == [["1", "東京,港区"], ["2", '大阪\n北区 "本町"'], ["3", "福岡"]]
+    assert (
+        table[2][1:]
+        == single_call(
+            p1_client,
+            prediction_api,
+            ["41", "女性", "720.5", '大阪\n北区 "本町"'],
+            include_input=True,
+            pivot_column="地域",
+        )[1]
+    )
+
+
+def test_rejected_rows_are_reported_and_the_threshold_applies(
+    p1_client: PredictionOneClient,
+    prediction_api: Classifier,
+    emulator: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = list(csv.reader(write_customers_csv(tmp_path / "g.csv", 20, with_target=False).open(encoding="utf-8")))
+    rows = good[1:]
+    rows[4] = [*rows[4], "SECRET-VALUE"]  # row 5: one field too many (never sent)
+    rows[8] = rows[8][:2]  # row 9: too few fields (never sent)
+    rows[12] = ["", "", "", ""]  # row 13: all empty: the emulator answers "Invalid request"
+    source = tmp_path / "score.csv"
+    source.write_text(csv_text([HEADER, *rows]), encoding="utf-8")
+    output = tmp_path / "predictions.csv"
+    caplog.set_level(logging.INFO)
+    before = emulator.request_count("POST", "inference")
+
+    with pytest.raises(BatchRejectedRowsError, match=r"rejected 3 of 20 rows \(15.0%\)") as failed:
+        predict_csv(p1_client, prediction_api.url, prediction_api.api_key, source, output)
+
+    assert emulator.request_count("POST", "inference") - before == 18
+    assert str(output) + ".rejects.csv" in str(failed.value)
+    result = failed.value.result
+    assert result is not None and (result.rows_predicted, result.rows_rejected) == (17, 3)
+    assert [int(line[0]) for line in read_csv(output)[1:]] == [n for n in range(1, 21) if n not in (5, 9, 13)]
+    rejects = read_csv(result.rejects_path)
+    assert rejects[0] == ["input_row", "error", "message", *HEADER]
+    assert [(line[0], line[1], line[3:]) for line in rejects[1:]] == [
+        ("5", "FieldCountMismatch", rows[4]),
+        ("9", "FieldCountMismatch", rows[8]),
+        ("13", "InferenceBadRequestError", ["", "", "", ""]),
+    ]
+    assert "has 5 field(s) but the header has 4" in rejects[1][2] and "Invalid request" in rejects[3][2]
+    assert "row 13 rejected (InferenceBadRequestError)" in caplog.text
+    assert "SECRET-VALUE" not in caplog.text and prediction_api.api_key not in caplog.text
+    assert pickle.loads(pickle.dumps(failed.value)).result == result
+
+    # At the threshold the batch passes (3 / 20 == 0.15), and the outputs are replaced.
+    passed = predict_csv(
+        p1_client, prediction_api.url, prediction_api.api_key, source, output, max_rejected_fraction=0.15
+    )
+    assert passed.rejected_fraction == pytest.approx(0.15) and len(read_csv(output)) == 18
+
+
+def test_a_prediction_api_stopped_mid_batch_stops_the_batch(
+    p1_client: PredictionOneClient, prediction_api: Classifier, emulator: Any, tmp_path: Path
+) -> None:
+    source = write_customers_csv(tmp_path / "score.csv", 40, with_target=False)
+    output = tmp_path / "predictions.csv"
+    calls = 0
+
+    class StopsTheApi:
+        def inference(self, *args: Any, **kwargs: Any) -> InferenceResult:
+            nonlocal calls
+            calls += 1
+            if calls == 10:
+                p1_client.update_classifier(prediction_api.classifier_id, active=False)
+            return p1_client.inference(*args, **kwargs)
+
+    before = emulator.request_count("POST", "inference")
+    with pytest.raises(PredictionApiNotRunningError, match=r"stopped after 9 row\(s\) were done"):
+        predict_csv(StopsTheApi(), prediction_api.url, prediction_api.api_key, source, output, concurrency=1)
+    assert emulator.request_count("POST", "inference") - before == 10
+    assert not output.exists() and not Path(f"{output}.rejects.csv").exists() and no_part_files(tmp_path)
+
+    wait_until(lambda: p1_client.get_classifier(prediction_api.classifier_id).is_stopped)  # type: ignore[union-attr]
+    with pytest.raises(PredictionApiNotRunningError, match=r"status is not running.*stopped after 0 row\(s\)"):
+        predict_csv(p1_client, prediction_api.url, prediction_api.api_key, source, output, concurrency=1)
+    assert emulator.request_count("POST", "inference") - before == 11
+    assert not output.exists() and no_part_files(tmp_path)
+
+
+def test_a_wrong_api_key_writes_nothing(
+    p1_client: PredictionOneClient, prediction_api: Classifier, emulator: Any, tmp_path: Path
+) -> None:
+    source = write_customers_csv(tmp_path / "score.csv", 200, with_target=False)
+    output = tmp_path / "predictions.csv"
+    reasons = tmp_path / "reasons.csv"
+    predictor = BatchPredictor(
+        p1_client, prediction_api.url, "wrong-key", source, output, reasons_path=reasons, concurrency=8
+    )
+    before = emulator.request_count("POST", "inference")
+    with pytest.raises(InferenceInvalidApiKeyError, match=r"stopped after 0 row\(s\)") as failed:
+        predictor.run()
+    assert failed.value.rows_done == 0  # type: ignore[attr-defined]
+    assert emulator.request_count("POST", "inference") - before <= predictor.window
+    assert not output.exists() and not reasons.exists() and not Path(f"{output}.rejects.csv").exists()
+    assert no_part_files(tmp_path)
+
+
+def test_requests_per_second_paces_the_workers(
+    p1_client: PredictionOneClient,
+    prediction_api: Classifier,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = write_customers_csv(tmp_path / "score.csv", 30, with_target=False)
+    caplog.set_level(logging.INFO)
+    started = time.monotonic()
+    result = predict_csv(
+        p1_client,
+        prediction_api.url,
+        prediction_api.api_key,
+        source,
+        tmp_path / "predictions.csv",
+        concurrency=8,
+        requests_per_second=20,
+        progress_interval=0.3,
+    )
+    assert time.monotonic() - started >= 1.4 and result.seconds >= 1.4  # 29 gaps of 1/20 s
+    assert result.rows_predicted == 30
+    assert "rows/s" in caplog.text and "ETA" in caplog.text and "at most 20 requests/s" in caplog.text
+
+
+def test_reasons_are_written_in_input_order(
+    p1_client: PredictionOneClient, prediction_api: Classifier, tmp_path: Path
+) -> None:
+    source = write_customers_csv(tmp_path / "score.csv", 25, with_target=False)
+    reasons = tmp_path / "reasons.csv"
+    result = predict_csv(
+        p1_client,
+        prediction_api.url,
+        prediction_api.api_key,
+        source,
+        tmp_path / "predictions.csv",
+        reasons_path=reasons,
+        concurrency=8,
+    )
+    assert result.reasons_path == reasons
+    table = read_csv(reasons)
+    assert table[0] == ["input_row", "column", "value", "contribution"]
+    numbers = [int(line[0]) for line in table[1:]]
+    assert numbers == sorted(numbers) and set(numbers) == set(range(1, 26))
+    row_7 = list(csv.reader(source.open(encoding="utf-8")))[7]
+    assert api_reasons(p1_client, prediction_api, row_7) == [line[1:] for line in table[1:] if line[0] == "7"]
+
+
+def api_reasons(client: PredictionOneClient, api: Classifier, values: list[str]) -> list[list[str]]:
+    assert api.url and api.api_key
+    result = client.inference(api.url, api.api_key, csv_text([HEADER, values]), reasons=True, no_row_number=True)
+    assert result.reasons_csv is not None
+    return list(csv.reader(io.StringIO(result.reasons_csv)))[1:]
+
+
+# --------------------------------------------------------------------------------------------
+# With fake clients
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_window_bounds_rows_in_flight_and_waiting(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id == 1:
+            assert release.wait(10)
+        return prediction(row_id)
+
+    fake = FakeClient(respond)
+    predictor = BatchPredictor(
+        fake, FAKE_URL, "key", write_ids(tmp_path / "in.csv", 500), tmp_path / "out.csv", concurrency=4
+    )
+    assert predictor.window == 16
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=predictor.run()))
+    worker.start()
+    try:
+        # Row 1 hangs: the others finish but cannot be written, so reading stops when the window is full.
+        wait_until(lambda: fake.calls >= predictor.window - 1, timeout=5, interval=0.01)
+        time.sleep(0.3)
+        assert fake.calls <= predictor.window
+    finally:
+        release.set()
+        worker.join(10)
+    result: BatchPredictionResult = outcome["result"]
+    assert result.rows_predicted == 500 and fake.calls == 500
+    assert fake.peak <= 4
+    assert [int(line[0]) for line in read_csv(tmp_path / "out.csv")[1:]] == list(range(1, 501))
+    assert read_csv(tmp_path / "out.csv")[0] == ["input_row", "id", "score"]
+
+
+def test_odd_responses_and_persistent_transient_errors_become_rejected_rows(tmp_path: Path) -> None:
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id == 2:
+            return InferenceResult(version="1", outputs={"prediction_skip.csv": "id\n2\n"})
+        if row_id == 3:
+            return InferenceResult(version="1", outputs={"prediction_valid.csv": "id,score\n3,0.1\n3,0.2\n"})
+        if row_id == 4:
+            return InferenceResult(version="1", outputs={"prediction_valid.csv": "id,score\n"})
+        if row_id == 5:
+            raise ServerError("Inference (POST <prediction API url>)", 502, excerpt="bad gateway")
+        if row_id == 6:
+            raise PredictionOneTransportError("Prediction One Inference failed: ReadTimeout. Gave up after 6 attempts")
+        if row_id == 7:
+            return prediction(row_id, header="id,other")
+        return prediction(row_id)
+
+    fake = FakeClient(respond)
+    result = predict_csv(
+        fake,
+        FAKE_URL,
+        "key",
+        write_ids(tmp_path / "in.csv", 8),
+        tmp_path / "out.csv",
+        rejects_path=tmp_path / "bad.csv",
+        max_rejected_fraction=1.0,
+    )
+    assert (result.rows_predicted, result.rows_rejected) == (2, 6)
+    rejects = {line[0]: line for line in read_csv(tmp_path / "bad.csv")[1:]}
+    assert {n: line[1] for n, line in rejects.items()} == {
+        "2": "MissingPrediction",
+        "3": "UnexpectedRowCount",
+        "4": "UnexpectedRowCount",
+        "5": "ServerError",
+        "6": "PredictionOneTransportError",
+        "7": "HeaderMismatch",
+    }
+    assert "prediction_skip.csv" in rejects["2"][2] and "2 data row(s)" in rejects["3"][2]
+    assert "HTTP 502" in rejects["5"][2] and "ReadTimeout" in rejects["6"][2]
+    assert "['id', 'other']" in rejects["7"][2] and "row 1" in rejects["7"][2]
+    assert rejects["7"][3:] == ["7", "v7"]
+    assert [line[0] for line in read_csv(tmp_path / "out.csv")[1:]] == ["1", "8"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PredictionApiNotRunningError("Inference", 503, message="status is not running (status: stopped)"),
+        InferenceError("Inference (POST <prediction API url>)", 404, excerpt="<html>Not Found</html>"),
+    ],
+    ids=["not-running", "undocumented-404"],
+)
+def test_a_fatal_error_on_a_later_row_stops_everything(tmp_path: Path, error: Exception) -> None:
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id >= 50:
+            raise error
+        return prediction(row_id)
+
+    fake = FakeClient(respond)
+    source = write_ids(tmp_path / "in.csv", 1000)
+    predictor = BatchPredictor(fake, FAKE_URL, "key", source, tmp_path / "out.csv", concurrency=4)
+    with pytest.raises(type(error), match=r"stopped after \d+ row\(s\) were done") as failed:
+        predictor.run()
+    assert failed.value.rows_done <= 49  # type: ignore[attr-defined]  # nothing is written after the error
+    assert fake.calls < 50 + predictor.window
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_every_request_holds_the_header_and_exactly_one_row(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text('id,note\n1,"a,b"\n2,"line1\nline2"\n3,"say ""hi"""\n', encoding="utf-8")
+    fake = FakeClient()
+    predict_csv(fake, FAKE_URL, "key", source, tmp_path / "out.csv", concurrency=1)
+    assert fake.texts == ['id,note\n1,"a,b"\n', 'id,note\n2,"line1\nline2"\n', 'id,note\n3,"say ""hi"""\n']
+
+
+def test_an_input_without_data_rows_gives_header_only_files(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,x\n", encoding="utf-8")
+    result = predict_csv(FakeClient(), FAKE_URL, "key", source, tmp_path / "out.csv", reasons_path=tmp_path / "r.csv")
+    assert (result.rows_total, result.rejected_fraction) == (0, 0.0)
+    assert read_csv(tmp_path / "out.csv") == [["input_row"]] and read_csv(tmp_path / "r.csv") == [["input_row"]]
+
+
+def test_inputs_are_checked_before_any_request(tmp_path: Path) -> None:
+    fake = FakeClient()
+    good = write_ids(tmp_path / "in.csv", 3)
+    out = tmp_path / "out.csv"
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    sjis = tmp_path / "sjis.csv"
+    sjis.write_bytes("年齢,購入\n1,はい\n".encode("shift_jis"))
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"input_path": tmp_path / "missing.csv"}, "does not exist"),
+        ({"input_path": empty}, "is empty"),
+        ({"input_path": sjis}, "not UTF-8"),
+        ({"concurrency": 0}, "concurrency must be"),
+        ({"concurrency": 257}, "concurrency must be"),
+        ({"requests_per_second": 0}, "requests_per_second must be"),
+        ({"requests_per_second": -1.5}, "requests_per_second must be"),
+        ({"max_rejected_fraction": -0.1}, "max_rejected_fraction must be"),
+        ({"max_rejected_fraction": 1.5}, "max_rejected_fraction must be"),
+        ({"progress_interval": 0}, "progress_interval must be"),
+        ({"output_path": good}, "is the input file"),
+        ({"rejects_path": out}, "are the same file"),
+        ({"pivot_column": "nope"}, "not a column of input_path"),
+        ({"url": "http://user-api.example.com/inference"}, "plain http://"),
+        ({"url": "not a url"}, "not an http"),
+        ({"api_key": " "}, "api_key is empty"),
+    ]
+    for overrides, message in cases:
+        kwargs: dict[str, Any] = {"url": FAKE_URL, "api_key": "key", "input_path": good, "output_path": out}
+        kwargs.update(overrides)
+        with pytest.raises(PredictionOneConfigError, match=message):
+            BatchPredictor(fake, **kwargs)
+    assert fake.calls == 0 and not out.exists()
+
+
+def test_invalid_utf8_further_down_stops_with_a_clear_error(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"id,x\n1,a\n" + "2,\u5e74\n".encode("shift_jis"))
+    with pytest.raises(PredictionOneConfigError, match="not UTF-8 after data row"):
+        predict_csv(FakeClient(), FAKE_URL, "key", source, tmp_path / "out.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_secrets_stay_out_of_the_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = FAKE_URL + "?sig=query-secret"
+    predict_csv(FakeClient(), url, "the-api-key", write_ids(tmp_path / "in.csv", 5), tmp_path / "o.csv")
+    assert "query-secret" not in caplog.text and "the-api-key" not in caplog.text and "v3" not in caplog.text
+    assert "https://user-api.example.com/v1/groups/g/classifiers/c/inference" in caplog.text
+
+
+def test_token_bucket_spaces_requests_without_bursts() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10, clock=lambda: now[0])
+    assert [bucket.reserve() for _ in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    now[0] = 10.0
+    assert bucket.reserve() == 0.0  # saved up at most one token
+    assert bucket.reserve() == pytest.approx(0.1)
+    stop = threading.Event()
+    stop.set()
+    assert TokenBucket(0.01).acquire() is True  # the first token is there at once
+    slow = TokenBucket(0.01)
+    slow.reserve()
+    assert slow.acquire(stop) is False  # a stopping batch does not wait for its turn
