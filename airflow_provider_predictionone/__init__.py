@@ -35,6 +35,31 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_predictionone.hooks.predictionone"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Prediction One",
+                "python-modules": [
+                    "airflow_provider_predictionone.operators.predictionone",
+                    "airflow_provider_predictionone.operators.deploy",
+                    "airflow_provider_predictionone.operators.predict",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Prediction One",
+                "python-modules": ["airflow_provider_predictionone.sensors.predictionone"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Prediction One",
+                "python-modules": [
+                    "airflow_provider_predictionone.triggers.predictionone",
+                    "airflow_provider_predictionone.triggers.classifier",
+                ],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_predictionone.hooks.predictionone.PredictionOneHook",

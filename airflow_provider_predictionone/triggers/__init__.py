@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from airflow_provider_predictionone.triggers.classifier import (
+    ClassifierTarget,
+    PredictionApiFailedError,
+    PredictionApiNotFoundError,
+    PredictionOneClassifierTrigger,
+    check_classifier,
+    classifier_event_result,
+    classifier_outcome,
+    wait_for_classifier,
+)
 from airflow_provider_predictionone.triggers.predictionone import (
     EVENT_ERROR,
     EVENT_FAILED,
@@ -22,10 +32,18 @@ __all__ = [
     "EVENT_STATUSES",
     "EVENT_SUCCESS",
     "EVENT_TIMEOUT",
+    "ClassifierTarget",
     "JobKind",
+    "PredictionApiFailedError",
+    "PredictionApiNotFoundError",
+    "PredictionOneClassifierTrigger",
     "PredictionOneJobTrigger",
+    "check_classifier",
     "check_job",
+    "classifier_event_result",
+    "classifier_outcome",
     "describe_job_status",
     "job_event_result",
     "normalize_job",
+    "wait_for_classifier",
 ]

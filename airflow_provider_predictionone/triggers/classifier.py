@@ -341,6 +341,7 @@ class PredictionOneClassifierTrigger(BaseTrigger):
             client: AsyncPredictionOneClient = await hook.get_async_conn()
             async with client:
                 while True:
+                    polled = time.monotonic()
                     classifier = await client.get_classifier(self.classifier_id)
                     last_status = None if classifier is None else classifier.status
                     seen = _seen(classifier)
@@ -365,7 +366,8 @@ class PredictionOneClassifierTrigger(BaseTrigger):
                         self.log.warning("%s", text)
                         event = self._event(EVENT_TIMEOUT, last_status, text)
                         break
-                    delay = self.poll_interval
+                    # Checks start every poll_interval (the time a check takes is not added to it).
+                    delay = self.poll_interval - (time.monotonic() - polled)
                     if self.end_time is not None:
                         delay = min(delay, self.end_time - now)
                     await asyncio.sleep(max(delay, 0.0))

@@ -1,0 +1,362 @@
+"""PredictionOneClassifierTrigger and the classifier checks, over real HTTP against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_predictionone.api.client import PredictionOneClient
+from airflow_provider_predictionone.api.contract import JobState
+from airflow_provider_predictionone.api.errors import JobFailedError, JobTimeoutError, PredictionOneError
+from airflow_provider_predictionone.api.models import ALLOW_ALL, Classifier
+from airflow_provider_predictionone.triggers.classifier import (
+    ClassifierTarget,
+    PredictionApiFailedError,
+    PredictionOneClassifierTrigger,
+    check_classifier,
+    classifier_event_result,
+    classifier_outcome,
+    normalize_target,
+    wait_for_classifier,
+)
+from tests.triggers.job_fixtures import free_port, run_trigger, set_connection, wait_for_training
+
+CONN_ID = "predictionone_default"
+
+
+@pytest.fixture
+def trained_model(p1_client: PredictionOneClient, start_training: Callable[..., str]) -> int:
+    """A trained model without a prediction API; returns its ``model_id``."""
+    name = f"classifier-trigger-{uuid.uuid4().hex[:8]}"
+    assert wait_for_training(p1_client, start_training(name=name)).state is JobState.SUCCEEDED
+    model = p1_client.find_model_by_name(name)
+    assert model is not None
+    return model.model_id
+
+
+@pytest.fixture
+def new_classifier(p1_client: PredictionOneClient, trained_model: int) -> Callable[[], str]:
+    """``new_classifier()`` creates a prediction API of ``trained_model`` and returns its id."""
+    return lambda: p1_client.create_classifier(trained_model, ALLOW_ALL).classifier_id
+
+
+def make_trigger(
+    classifier_id: str, target: str = "running", *, deadline: float | None = 30.0, poll_interval: float = 0.05
+) -> PredictionOneClassifierTrigger:
+    return PredictionOneClassifierTrigger(
+        classifier_id=classifier_id,
+        predictionone_conn_id=CONN_ID,
+        target=target,
+        poll_interval=poll_interval,
+        end_time=None if deadline is None else time.time() + deadline,
+    )
+
+
+def force_status(emulator: Any, classifier_id: str, status: str) -> None:
+    """Put a prediction API of the emulator into ``status`` (the emulator never fails one by itself)."""
+    with emulator.app.lock:
+        classifier = emulator.app.classifiers[classifier_id]
+        classifier.pending = None
+        classifier.status = status
+
+
+def classifier(status: str, *, url: str | None = "https://p1.invalid/inference", active: bool = True) -> Classifier:
+    return Classifier.from_json(
+        {"classifier_id": "c-1", "model_id": 1, "status": status, "url": url, "active": active, "api_key": "k"}
+    )
+
+
+def event(status: str = "success", **overrides: Any) -> dict[str, Any]:
+    return {"status": status, "classifier_id": "c-1", "classifier_status": "running", "message": ""} | overrides
+
+
+# -- construction and serialisation -------------------------------------------------------------
+
+
+def test_serialize_round_trip_has_only_primitives() -> None:
+    trigger = PredictionOneClassifierTrigger(
+        classifier_id=" c-1 ",
+        predictionone_conn_id="p1",
+        target=ClassifierTarget.STOPPED,
+        poll_interval=15,
+        end_time=1_900_000_000.5,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert kwargs == {
+        "classifier_id": "c-1",
+        "predictionone_conn_id": "p1",
+        "target": "stopped",
+        "poll_interval": 15.0,
+        "end_time": 1_900_000_000.5,
+    }
+    json.dumps(kwargs)
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert type(rebuilt) is PredictionOneClassifierTrigger
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"target": "ready"}, "target must be one of"),
+        ({"classifier_id": " "}, "classifier_id"),
+        ({"classifier_id": None}, "classifier_id"),
+        ({"poll_interval": -1}, "poll_interval"),
+        ({"predictionone_conn_id": ""}, "predictionone_conn_id"),
+    ],
+)
+def test_constructor_rejects_bad_arguments(arguments: dict[str, Any], error: str) -> None:
+    values: dict[str, Any] = {
+        "classifier_id": "c-1",
+        "predictionone_conn_id": CONN_ID,
+        "target": "running",
+        "poll_interval": 1,
+        "end_time": None,
+    } | arguments
+    with pytest.raises(ValueError, match=error):
+        PredictionOneClassifierTrigger(**values)
+
+
+# -- the classification (spec 7.9) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "target", "outcome"),
+    [
+        (classifier("running"), "running", "success"),
+        (classifier("running", url=None), "running", None),  # running but no url yet: keep waiting
+        (classifier("building"), "running", None),
+        (classifier("updating"), "running", None),
+        (classifier("terminated", active=False), "running", None),  # the status may lag a PATCH
+        (classifier("failed"), "running", "failed"),
+        (None, "running", "failed"),  # it vanished: it will never run
+        (classifier("terminated", active=False), "stopped", "success"),
+        (classifier("stopped", active=False), "stopped", "success"),
+        (classifier("terminating", active=False), "stopped", None),
+        (classifier("running"), "stopped", None),
+        (classifier("failed"), "stopped", "failed"),
+        (None, "stopped", "success"),  # deleted counts as stopped
+        (classifier("something-new"), "running", None),
+    ],
+)
+def test_classifier_outcome(state: Classifier | None, target: str, outcome: str | None) -> None:
+    assert classifier_outcome(state, target) == outcome
+    assert classifier_outcome(state, ClassifierTarget(target)) == outcome
+
+
+def test_normalize_target() -> None:
+    assert normalize_target("stopped") is ClassifierTarget.STOPPED
+    with pytest.raises(ValueError, match="'running', 'stopped'"):
+        normalize_target("deleted")
+
+
+# -- run against the emulator -------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("connection")
+def test_runs_to_running(new_classifier: Callable[[], str], p1_client: PredictionOneClient) -> None:
+    classifier_id = new_classifier()
+    assert p1_client.get_classifier(classifier_id).status == "building"  # type: ignore[union-attr]
+    payload = run_trigger(make_trigger(classifier_id))
+    assert payload == {
+        "status": "success",
+        "classifier_id": classifier_id,
+        "classifier_status": "running",
+        "message": "",
+    }
+    assert classifier_event_result(payload, expected_classifier_id=classifier_id) is payload
+    assert p1_client.get_classifier(classifier_id).url  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("connection")
+def test_runs_to_stopped_and_to_deleted(new_classifier: Callable[[], str], p1_client: PredictionOneClient) -> None:
+    classifier_id = new_classifier()
+    assert run_trigger(make_trigger(classifier_id))["status"] == "success"
+    p1_client.update_classifier(classifier_id, active=False)
+    payload = run_trigger(make_trigger(classifier_id, "stopped"))
+    assert payload["status"] == "success"
+    assert payload["classifier_status"] == "terminated"
+
+    p1_client.delete_classifier(classifier_id)
+    gone = run_trigger(make_trigger(classifier_id, "stopped"))
+    assert gone == {"status": "success", "classifier_id": classifier_id, "classifier_status": None, "message": ""}
+
+
+@pytest.mark.usefixtures("connection")
+def test_failed_prediction_api(new_classifier: Callable[[], str], emulator: Any) -> None:
+    classifier_id = new_classifier()
+    force_status(emulator, classifier_id, "failed")
+    for target in ("running", "stopped"):
+        payload = run_trigger(make_trigger(classifier_id, target))
+        assert payload["status"] == "failed"
+        assert payload["classifier_status"] == "failed"
+        assert "'failed'" in payload["message"] and classifier_id in payload["message"]
+        with pytest.raises(PredictionApiFailedError, match="'failed'") as raised:
+            classifier_event_result(payload, expected_classifier_id=classifier_id)
+        assert raised.value.status == "failed"
+        assert isinstance(raised.value, JobFailedError)
+
+
+@pytest.mark.usefixtures("connection")
+def test_vanished_while_waiting_for_running_is_a_failure() -> None:
+    payload = run_trigger(make_trigger("no-such-classifier"))
+    assert payload["status"] == "failed"
+    assert payload["classifier_status"] is None
+    assert "no longer exists" in payload["message"]
+    with pytest.raises(PredictionApiFailedError, match="no longer exists") as raised:
+        classifier_event_result(payload, expected_classifier_id="no-such-classifier")
+    assert raised.value.status is None
+
+
+@pytest.mark.usefixtures("connection")
+def test_deadline_gives_timeout(new_classifier: Callable[[], str], emulator: Any) -> None:
+    emulator.set_build_seconds(60)
+    classifier_id = new_classifier()
+    emulator.reset_request_counts()
+    started = time.monotonic()
+    payload = run_trigger(make_trigger(classifier_id, deadline=0.5, poll_interval=5))
+    assert time.monotonic() - started < 4  # the sleep is cut short at the deadline
+    assert payload["status"] == "timeout"
+    assert payload["classifier_status"] == "building"
+    assert "did not become running before the deadline" in payload["message"]
+    assert emulator.request_count("GET", "/classifiers") == 2  # once at the start, once at the deadline
+    with pytest.raises(JobTimeoutError, match="before the deadline"):
+        classifier_event_result(payload, expected_classifier_id=classifier_id)
+
+
+def test_unreachable_service_gives_error_event(monkeypatch: pytest.MonkeyPatch, secret_key: str) -> None:
+    set_connection(monkeypatch, f"http://127.0.0.1:{free_port()}", secret_key, retries=0, connect_timeout=2)
+    payload = run_trigger(make_trigger("c-1"))
+    assert payload["status"] == "error"
+    assert payload["classifier_status"] is None
+    assert payload["classifier_id"] == "c-1"
+    assert "Could not check Prediction One prediction API c-1" in payload["message"]
+    assert "Connect" in payload["message"]
+    assert secret_key not in payload["message"]
+    with pytest.raises(PredictionOneError, match="Could not check") as raised:
+        classifier_event_result(payload, expected_classifier_id="c-1")
+    assert not isinstance(raised.value, (JobFailedError, JobTimeoutError))
+
+
+def test_missing_connection_gives_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_PREDICTIONONE_DEFAULT", raising=False)
+    payload = run_trigger(make_trigger("c-1"))
+    assert payload["status"] == "error"
+    assert CONN_ID in payload["message"]
+
+
+@pytest.mark.usefixtures("connection")
+def test_trigger_does_not_block_the_event_loop(
+    new_classifier: Callable[[], str], emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.set_build_seconds(0.6)
+    classifier_id = new_classifier()
+
+    def no_sync_http(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the trigger used the blocking requests client")
+
+    monkeypatch.setattr(requests.Session, "request", no_sync_http)
+    ticks = 0
+
+    async def scenario() -> dict[str, Any]:
+        nonlocal ticks
+        trigger_task = asyncio.ensure_future(anext(make_trigger(classifier_id, poll_interval=0.2).run()))
+        while not trigger_task.done():
+            ticks += 1
+            await asyncio.sleep(0.01)
+        return trigger_task.result().payload
+
+    started = time.monotonic()
+    payload = asyncio.run(scenario())
+    assert payload["status"] == "success"
+    assert ticks >= (time.monotonic() - started) / 0.01 * 0.3
+
+
+@pytest.mark.usefixtures("connection")
+def test_the_inference_key_never_reaches_the_event(
+    new_classifier: Callable[[], str], p1_client: PredictionOneClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    classifier_id = new_classifier()
+    api_key = p1_client.get_classifier(classifier_id).api_key  # type: ignore[union-attr]
+    assert api_key
+    payload = run_trigger(make_trigger(classifier_id))
+    assert api_key not in json.dumps(payload)
+    assert api_key not in capsys.readouterr().out
+
+
+# -- the sync checks (blocking waits in a worker) ---------------------------------------------------
+
+
+def test_check_and_wait_with_the_sync_client(
+    new_classifier: Callable[[], str], p1_client: PredictionOneClient, emulator: Any
+) -> None:
+    classifier_id = new_classifier()
+    reached, state = check_classifier(p1_client, classifier_id, "running")
+    assert not reached and state is not None and state.status == "building"
+    ready = wait_for_classifier(p1_client, classifier_id, "running", check_interval=0.05, timeout=30)
+    assert ready is not None and ready.is_ready
+
+    p1_client.update_classifier(classifier_id, active=False)
+    stopped = wait_for_classifier(p1_client, classifier_id, ClassifierTarget.STOPPED, 0.05, 30)
+    assert stopped is not None and stopped.status == "terminated"
+
+    p1_client.delete_classifier(classifier_id)
+    assert check_classifier(p1_client, classifier_id, "stopped") == (True, None)
+    with pytest.raises(PredictionApiFailedError, match="no longer exists"):
+        check_classifier(p1_client, classifier_id, "running")
+
+
+def test_sync_wait_timeout_and_failure(
+    new_classifier: Callable[[], str], p1_client: PredictionOneClient, emulator: Any
+) -> None:
+    emulator.set_build_seconds(60)
+    classifier_id = new_classifier()
+    started = time.monotonic()
+    with pytest.raises(JobTimeoutError, match="did not become running within 0.3s") as raised:
+        wait_for_classifier(p1_client, classifier_id, "running", check_interval=5, timeout=0.3)
+    assert time.monotonic() - started < 3
+    assert "'building'" in str(raised.value)
+
+    force_status(emulator, classifier_id, "failed")
+    with pytest.raises(PredictionApiFailedError, match="'failed'"):
+        wait_for_classifier(p1_client, classifier_id, "running", check_interval=0.05, timeout=5)
+
+
+# -- classifier_event_result --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        (None, "expected a dict"),
+        ("success", "expected a dict"),
+        (event(classifier_id="c-2"), "is for prediction API 'c-2'"),
+        ({"status": "success"}, "is for prediction API None"),
+        (event("cancelled"), "unknown status 'cancelled'"),
+    ],
+)
+def test_event_result_rejects_malformed_events(payload: Any, match: str) -> None:
+    with pytest.raises(PredictionOneError, match=match) as raised:
+        classifier_event_result(payload, expected_classifier_id="c-1")
+    assert type(raised.value) is PredictionOneError
+
+
+def test_event_result_outcomes() -> None:
+    payload = event()
+    assert classifier_event_result(payload, expected_classifier_id="c-1") is payload
+    with pytest.raises(PredictionApiFailedError, match="'failed'") as raised:
+        classifier_event_result(event("failed", classifier_status="failed"), expected_classifier_id="c-1")
+    assert raised.value.status == "failed"
+    with pytest.raises(PredictionOneError, match="^boom$"):
+        classifier_event_result(event("error", message="boom"), expected_classifier_id="c-1")
+    with pytest.raises(JobTimeoutError, match="^too slow$"):
+        classifier_event_result(event("timeout", message="too slow"), expected_classifier_id="c-1")
