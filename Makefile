@@ -20,6 +20,7 @@ lint: venv
 	$(BIN)/ruff check airflow_provider_predictionone tests dags_examples scripts
 
 test: venv lint
+	bash scripts/install_browser_test_deps.sh $(VENV)
 	$(BIN)/python -m pytest
 
 demo: venv

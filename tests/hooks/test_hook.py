@@ -87,7 +87,7 @@ def test_connection_settings_reject_missing_password() -> None:
         port = None
         extra_dejson: ClassVar[dict] = {}
 
-    with pytest.raises(PredictionOneConfigError, match="Password field"):
+    with pytest.raises(PredictionOneConfigError, match=r"Secret key \(password\) field"):
         ConnectionSettings.from_connection(Conn())
 
 
