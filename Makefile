@@ -29,5 +29,11 @@ demo: venv
 emulator: venv
 	$(BIN)/predictionone-emulator
 
+# The documentation site (mkdocs.yml): strict build into site/; open site/index.html.
+.PHONY: docs
+docs: venv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .airflow-home .demo .pytest_cache
+	rm -rf $(VENV) .airflow-home .demo .pytest_cache site
