@@ -1,0 +1,188 @@
+"""Helpers of the fault suite: what exists on the emulator, task contexts, operator builders.
+
+The counters read the emulator's state directly (under its lock) instead of calling the API:
+they answer "how many trainings / retrainings / prediction APIs were *created*", which is what a
+duplicate would change, and they add no requests to ``emulator.request_count``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_predictionone.emulator import DEFAULT_SECRET_KEY, Emulator
+from airflow_provider_predictionone.operators import (
+    PredictionOneRetrainModelOperator,
+    PredictionOneTrainModelOperator,
+    PredictionOneUploadDataOperator,
+)
+from airflow_provider_predictionone.operators.deploy import PredictionOneDeployModelOperator
+from airflow_provider_predictionone.operators.predict import PredictionOneBatchPredictOperator
+from tests.triggers.job_fixtures import COLUMNS, TARGET
+
+CHECK_INTERVAL = 0.05
+
+
+# -- remote state --------------------------------------------------------------------------------
+
+
+def _user(emulator: Emulator, secret_key: str = DEFAULT_SECRET_KEY) -> Any:
+    return emulator.app.users[secret_key]
+
+
+def trainings(emulator: Emulator) -> int:
+    """Trainings started (``POST /models`` that created a model and a job)."""
+    with emulator.app.lock:
+        return sum(1 for process in _user(emulator).processes.values() if process.job is not None)
+
+
+def retrainings(emulator: Emulator) -> int:
+    """Retraining jobs started (jobs whose upload arrived; a job without data never runs)."""
+    with emulator.app.lock:
+        return sum(1 for job in _user(emulator).retrain_jobs.values() if job.uploaded)
+
+
+def models(emulator: Emulator) -> int:
+    """Model records (one per training and one per retraining)."""
+    with emulator.app.lock:
+        return len(_user(emulator).models)
+
+
+def prediction_apis(emulator: Emulator) -> int:
+    """Prediction APIs (classifiers) created."""
+    with emulator.app.lock:
+        return len(_user(emulator).classifiers)
+
+
+# -- task contexts -------------------------------------------------------------------------------
+
+
+class FakeTaskInstance:
+    """The few task-instance methods the operators use, for calling execute() directly."""
+
+    def __init__(self, task_id: str = "task") -> None:
+        self.dag_id, self.task_id, self.run_id, self.map_index = "faults", task_id, "manual__1", -1
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
+        return self.xcoms.get(key)
+
+
+class TaskStateStore(dict):
+    """An in-memory ``task_state_store``: what survives between the tries of one task instance."""
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
+
+class FileStateStore:
+    """A ``task_state_store`` kept in a JSON file, so that it survives a killed worker process."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.path.read_text(encoding="utf-8")))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def get(self, key: str) -> Any:
+        return self._read().get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        data = self._read()
+        data[key] = value
+        partial = self.path.with_name(self.path.name + ".part")
+        partial.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(partial, self.path)  # a kill never leaves half a file
+
+    def delete(self, key: str) -> None:
+        data = self._read()
+        data.pop(key, None)
+        self.path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def fake_context(store: Any = None, task_id: str = "task") -> dict[str, Any]:
+    """A task context for ``execute()``; pass the same ``store`` to every try of one task instance."""
+    return {"ti": FakeTaskInstance(task_id), "task_state_store": store if store is not None else TaskStateStore()}
+
+
+# -- operators -----------------------------------------------------------------------------------
+
+
+def upload_op(training_file: Path, **kwargs: Any) -> PredictionOneUploadDataOperator:
+    return PredictionOneUploadDataOperator(
+        task_id="upload", training_file=str(training_file), column_info=dict(COLUMNS), **kwargs
+    )
+
+
+def train_op(external_process_id: str, **kwargs: Any) -> PredictionOneTrainModelOperator:
+    options: dict[str, Any] = {
+        "task_id": "train",
+        "external_process_id": external_process_id,
+        "target_column": TARGET,
+        "prediction_type": "binary_classification",
+        "positive_value": "はい",
+        "check_interval": CHECK_INTERVAL,
+        "deferrable": False,
+    }
+    return PredictionOneTrainModelOperator(**(options | kwargs))
+
+
+def retrain_op(model_id: int, training_file: Path, **kwargs: Any) -> PredictionOneRetrainModelOperator:
+    options: dict[str, Any] = {
+        "task_id": "retrain",
+        "model_id": model_id,
+        "training_file": str(training_file),
+        "check_interval": CHECK_INTERVAL,
+        "deferrable": False,
+    }
+    return PredictionOneRetrainModelOperator(**(options | kwargs))
+
+
+def deploy_op(model_id: int, **kwargs: Any) -> PredictionOneDeployModelOperator:
+    options: dict[str, Any] = {
+        "task_id": "deploy",
+        "model_id": model_id,
+        "check_interval": CHECK_INTERVAL,
+        "deferrable": False,
+    }
+    return PredictionOneDeployModelOperator(**(options | kwargs))
+
+
+def predict_op(classifier_id: str, input_file: Path, output_file: Path, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {
+        "task_id": "predict",
+        "classifier_id": classifier_id,
+        "input_file": str(input_file),
+        "output_file": str(output_file),
+        "concurrency": 4,
+    }
+    return PredictionOneBatchPredictOperator(**(options | kwargs))
+
+
+# -- outputs -------------------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def assert_every_row_once(output: Path, rows: int) -> None:
+    """The output holds exactly ``rows`` predictions, one per input row, in input order."""
+    table = read_rows(output)
+    assert table[0][0] == "input_row"
+    assert [int(row[0]) for row in table[1:]] == list(range(1, rows + 1))
+    rejects = read_rows(Path(str(output) + ".rejects.csv"))
+    assert len(rejects) == 1, rejects  # the header only

@@ -1,0 +1,121 @@
+"""The example DAGs, run with ``dag.test()`` against an emulator that misbehaves on every step.
+
+The examples have no task retries: the faults below are all transient, so the client absorbs them
+where they happen, and each DAG run succeeds with exactly one training / retraining / prediction
+API and every scored row exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_predictionone.emulator import Emulator
+from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger
+from tests.dags.test_example_dags import EXAMPLES, load_dag
+from tests.faults.remote import assert_every_row_once, prediction_apis, retrainings, trainings
+
+NOW = {"retry_after": 0}
+
+
+def add_faults(emulator: Emulator, faults: list[tuple[str, str, int, dict[str, Any]]]) -> int:
+    for route, kind, count, options in faults:
+        emulator.faults.add(route, kind, count, **options)
+    return sum(count for _route, _kind, count, _options in faults)
+
+
+@pytest.fixture(autouse=True)
+def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.1")
+
+
+def test_predictionone_train_survives_faults_on_every_step(
+    run_dag: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.set_train_seconds(1.0)  # long enough for the train task to defer
+    injected = add_faults(
+        emulator,
+        [
+            ("/api-key", "500", 1, {}),
+            ("/data-sets/upload-url", "drop", 1, {}),
+            ("upload", "drop-mid-upload", 1, {"method": "PUT"}),
+            ("/data-sets/column-info", "html", 1, {}),
+            ("/models", "503", 1, {"method": "POST", **NOW}),
+            ("/models", "drop-mid-response", 1, {"method": "GET"}),
+            ("download", "drop-mid-response", 1, {}),
+        ],
+    )
+    while_deferred = [
+        ("/models/results", "drop", 2, {}),
+        ("/models/results", "500", 1, {}),
+        ("/models/results", "expire-keys", 1, {}),
+        ("/models/results", "drop-mid-response", 1, {}),
+    ]
+    original_run = PredictionOneJobTrigger.run
+
+    def run_with_faults(self: PredictionOneJobTrigger) -> Any:
+        add_faults(emulator, while_deferred)  # these hit the trigger's polls only
+        return original_run(self)
+
+    monkeypatch.setattr(PredictionOneJobTrigger, "run", run_with_faults)
+    dag_run, results, states = run_dag(load_dag("predictionone_train"))
+    assert str(dag_run.state) == "success", states
+    assert results["report_metrics"]["model_id"] == 1 and results["report_metrics"]["metrics"]
+    assert emulator.faults.fired() == injected + sum(count for _route, _kind, count, _options in while_deferred)
+    assert trainings(emulator) == 1
+
+
+def test_predictionone_retrain_survives_faults_on_every_step(
+    run_dag: Any, emulator: Emulator, sample_deployed_model: int
+) -> None:
+    injected = add_faults(
+        emulator,
+        [
+            ("/api-key", "503", 1, NOW),
+            ("/retrain_jobs/upload_url", "drop-mid-response", 1, {}),
+            ("upload", "drop-mid-response", 1, {"method": "PUT"}),  # the upload arrived, its answer did not
+            ("/retrain_jobs/{retrain_job_id}", "html", 2, {}),
+            ("/retrain_jobs/{retrain_job_id}", "429", 1, NOW),
+            ("download", "drop", 1, {}),
+            ("/retrain_jobs/{retrain_job_id}/update_model", "500", 1, {}),
+            ("/retrain_jobs/{retrain_job_id}/update_model", "drop-mid-response", 1, {}),
+        ],
+    )
+    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), {"model_id": sample_deployed_model})
+    assert str(dag_run.state) == "success", states
+    assert results["report"]["base_model_id"] == sample_deployed_model
+    assert emulator.faults.fired() == injected
+    assert retrainings(emulator) == 1
+    with emulator.app.lock:
+        served = [c.model_id for c in emulator.app.users["emulator-secret-key"].classifiers.values()]
+    assert served == [results["report"]["model_id"]]
+
+
+def test_predictionone_deploy_predict_survives_faults_without_losing_or_duplicating_rows(
+    run_dag: Any, emulator: Emulator, tmp_path: Path
+) -> None:
+    injected = add_faults(
+        emulator,
+        [
+            ("/models", "429", 1, {"method": "POST", **NOW}),
+            ("/classifiers", "503", 1, {"method": "POST", **NOW}),
+            ("/classifiers", "html", 2, {"method": "GET"}),
+            ("/classifiers", "drop-mid-response", 1, {"method": "GET"}),
+            ("inference", "drop-mid-response", 3, {}),
+            ("inference", "500", 3, {}),
+            ("inference", "drop", 2, {}),
+            ("inference", "429", 2, NOW),
+        ],
+    )
+    output = tmp_path / "predictions.csv"
+    dag_run, results, states = run_dag(load_dag("predictionone_deploy_predict"), {"output_file": str(output)})
+    assert str(dag_run.state) == "success", states
+    with (EXAMPLES / "data" / "customers_score.csv").open(encoding="utf-8") as handle:
+        rows = sum(1 for _ in csv.reader(handle)) - 1
+    assert results["report"]["rows_predicted"] == rows and results["report"]["rows_rejected"] == 0
+    assert_every_row_once(output, rows)
+    assert emulator.faults.fired() == injected
+    assert trainings(emulator) == 1 and prediction_apis(emulator) == 1
