@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+from airflow_provider_predictionone.operators.lineage import PredictionOneLineageMixin, file_ref, pushed
 from airflow_provider_predictionone.operators.predictionone import PredictionOneBaseOperator, _require_text
 
 if TYPE_CHECKING:
     from airflow_provider_predictionone.compat import Context
 
 
-class PredictionOneBatchPredictOperator(PredictionOneBaseOperator):
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_options(concurrency: Any, requests_per_second: Any, max_rejected_fraction: Any, progress: Any) -> None:
+    """The numeric options, checked when the DAG is parsed (they are not templated)."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 256:
+        raise PredictionOneConfigError(
+            f"concurrency={concurrency!r} must be a whole number from 1 to 256 (requests in flight at once; default 8)."
+        )
+    if requests_per_second is not None and not (_number(requests_per_second) and requests_per_second > 0):
+        raise PredictionOneConfigError(
+            f"requests_per_second={requests_per_second!r} must be a positive number of requests per second, or "
+            "None for no limit."
+        )
+    if not (_number(max_rejected_fraction) and 0.0 <= max_rejected_fraction <= 1.0):
+        raise PredictionOneConfigError(
+            f"max_rejected_fraction={max_rejected_fraction!r} must be a number from 0.0 to 1.0 (0.05 = 5% of the "
+            "rows may be rejected)."
+        )
+    if not (_number(progress) and progress > 0):
+        raise PredictionOneConfigError(f"progress_interval={progress!r} must be a positive number of seconds.")
+
+
+_PATH_PARAMS = re.compile(r"\b(input|output|reasons|rejects)_path\b")
+
+
+def _operator_names(text: str) -> str:
+    """A BatchPredictor message with the operator's argument names (``input_file``, not ``input_path``)."""
+    return _PATH_PARAMS.sub(r"\1_file", text)
+
+
+class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOneBaseOperator):
     """Score a CSV file with a deployed prediction API, one Inference request per row (spec 4.14).
 
     The prediction API's URL and inference key are read from Get Classifier; the key is a secret:
@@ -49,6 +84,14 @@ class PredictionOneBatchPredictOperator(PredictionOneBaseOperator):
     template_fields: Sequence[str] = ("classifier_id", "input_file", "output_file", "reasons_file", "rejects_file")
     ui_color = "#fdd0a2"
 
+    def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:
+        """Inputs: the scored file and the served model; outputs: predictions, reasons, rejects."""
+        summary = pushed(task_instance, self.task_id, "return_value") or {}
+        model = self.service_ref("models", summary.get("model_id")) if isinstance(summary, dict) else None
+        rejects = self.rejects_file or (f"{self.output_file}.rejects.csv" if self.output_file else None)
+        outputs = [file_ref(self.output_file), file_ref(self.reasons_file), file_ref(rejects)]
+        return [file_ref(self.input_file), model], outputs
+
     def __init__(
         self,
         *,
@@ -79,12 +122,7 @@ class PredictionOneBatchPredictOperator(PredictionOneBaseOperator):
         self.no_class = no_class
         self.pivot_column = pivot_column
         self.progress_interval = progress_interval
-        if not 1 <= int(concurrency) <= 256:
-            raise PredictionOneConfigError(f"concurrency={concurrency!r} must be between 1 and 256.")
-        if not 0.0 <= float(max_rejected_fraction) <= 1.0:
-            raise PredictionOneConfigError(
-                f"max_rejected_fraction={max_rejected_fraction!r} must be between 0.0 and 1.0 (0.05 = 5%)."
-            )
+        _check_options(concurrency, requests_per_second, max_rejected_fraction, progress_interval)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_predictionone.api.batch import BatchPredictor
@@ -96,13 +134,22 @@ class PredictionOneBatchPredictOperator(PredictionOneBaseOperator):
         options = {key: str(value) for key, value in optional.items() if value}
         # BatchPredictor checks every file and option in its constructor; build it with a dummy
         # endpoint first so bad input fails before any request.
-        BatchPredictor(
-            self.client, "https://placeholder.invalid", "placeholder", input_file, output_file, **self._options(options)
-        )
+        try:
+            BatchPredictor(
+                self.client,
+                "https://placeholder.invalid",
+                "placeholder",
+                input_file,
+                output_file,
+                **self._options(options),
+            )
+        except PredictionOneConfigError as exc:
+            raise PredictionOneConfigError(_operator_names(str(exc))) from None
         classifier = self.client.get_classifier(classifier_id)
         if classifier is None:
             raise PredictionOneConfigError(
-                f"classifier_id={classifier_id!r}: no such prediction API for this account. Deploy a model first."
+                f"classifier_id={classifier_id!r}: no such prediction API for this account. Check the classifier_id "
+                "(e.g. the deploy task's XCom 'classifier_id'), or deploy a model first."
             )
         if not classifier.is_ready or not classifier.api_key:
             raise PredictionOneConfigError(
@@ -110,9 +157,12 @@ class PredictionOneBatchPredictOperator(PredictionOneBaseOperator):
                 "and wait until it runs, e.g. with PredictionOneUpdatePredictionApiOperator."
             )
         assert classifier.url is not None
-        result = BatchPredictor(
-            self.client, classifier.url, classifier.api_key, input_file, output_file, **self._options(options)
-        ).run()
+        try:
+            result = BatchPredictor(
+                self.client, classifier.url, classifier.api_key, input_file, output_file, **self._options(options)
+            ).run()
+        except PredictionOneConfigError as exc:  # e.g. a row further down is not UTF-8
+            raise PredictionOneConfigError(_operator_names(str(exc))) from None
         self.log.info("%s", result.summary())
         return {
             "classifier_id": classifier_id,

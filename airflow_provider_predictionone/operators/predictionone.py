@@ -13,15 +13,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_predictionone.api.contract import JobState
+from airflow_provider_predictionone.api.contract import RETRAIN_STATUS_RUNNING, JobState
 from airflow_provider_predictionone.api.errors import (
+    JobFailedError,
     JobTimeoutError,
     PredictionOneAPIError,
     PredictionOneConfigError,
+    PredictionOneError,
+    PredictionOneTransportError,
+    PredictionOneUploadError,
+    connection_not_found,
 )
 from airflow_provider_predictionone.compat import BaseOperator, default_deferrable
 from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 from airflow_provider_predictionone.operators.ledger import JobLedger
+from airflow_provider_predictionone.operators.lineage import PredictionOneLineageMixin, file_ref, pushed
 
 if TYPE_CHECKING:
     from airflow_provider_predictionone.api.client import PredictionOneClient
@@ -34,23 +40,54 @@ DEFAULT_TIMEOUT = 24 * 3600.0
 MODEL_NAME_MAX = 100
 
 
+_EMPTY_TEXTS = frozenset({"", "none", "null"})
+"""What a required value looks like when it is missing: a template renders a missing param or XCom as 'None'."""
+
+_TEMPLATE_NOTE = (
+    "If it comes from a template or an XCom, check that it renders to a value: a missing param or XCom "
+    "renders as 'None'."
+)
+
+_REQUIRED_HINTS = {
+    "external_process_id": "pass the id the upload operator returns (e.g. external_process_id=upload.output)",
+    "retrain_job_id": "pass the id the retrain operator pushes to XCom (key 'retrain_job_id')",
+    "classifier_id": "pass the prediction API id the deploy operator pushes to XCom (key 'classifier_id')",
+    "training_file": "pass the path of the training CSV file",
+    "column_info": "pass a {column: type} mapping or the path of a column-info CSV file",
+    "input_file": "pass the path of the CSV file to score",
+    "output_file": "pass the path to write the predictions to",
+}
+
+
 def _as_int(name: str, value: Any) -> int:
     """``value`` as an int: templated ids render to strings, so "12" is accepted."""
     if isinstance(value, bool):
         raise PredictionOneConfigError(f"{name}={value!r} is not an id; pass the numeric {name}.")
+    if value is None or str(value).strip().lower() in _EMPTY_TEXTS:
+        raise PredictionOneConfigError(
+            f"{name}={value!r} is empty; it is required: pass the numeric {name}. {_TEMPLATE_NOTE}"
+        )
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
         raise PredictionOneConfigError(
-            f"{name}={value!r} is not a whole number. Pass the numeric {name} (for a template, make sure it "
-            'renders to a number, e.g. "{{ params.model_id }}").'
+            f"{name}={value!r} is not a whole number. Pass the numeric {name}, e.g. 12. {_TEMPLATE_NOTE}"
         ) from None
+
+
+def _as_id(name: str, value: Any) -> int:
+    """A positive whole-number id (model ids start at 1): "0" and "-3" are refused before any request."""
+    number = _as_int(name, value)
+    if number <= 0:
+        raise PredictionOneConfigError(f"{name}={value!r} is not a valid id; ids are positive whole numbers.")
+    return number
 
 
 def _require_text(name: str, value: Any) -> str:
     text = "" if value is None else str(value).strip()
-    if not text or text.lower() in {"none", "null"}:
-        raise PredictionOneConfigError(f"{name}={value!r} is empty; it is required.")
+    if text.lower() in _EMPTY_TEXTS:
+        hint = _REQUIRED_HINTS.get(name, f"pass a value for {name}")
+        raise PredictionOneConfigError(f"{name}={value!r} is empty; it is required: {hint}. {_TEMPLATE_NOTE}")
     return text
 
 
@@ -100,7 +137,17 @@ class PredictionOneBaseOperator(BaseOperator):
 
     @property
     def client(self) -> PredictionOneClient:
-        return self.hook.get_conn()
+        return connect(self.hook)
+
+
+def connect(hook: PredictionOneHook) -> PredictionOneClient:
+    """``hook.get_conn()``, with a missing connection reported as bad input (with its fix)."""
+    try:
+        return hook.get_conn()
+    except Exception as exc:
+        if type(exc).__name__ != "AirflowNotFoundException":  # the class moved between Airflow versions
+            raise
+        raise connection_not_found(hook.predictionone_conn_id) from exc
 
 
 class _JobWaitingOperator(PredictionOneBaseOperator):
@@ -181,7 +228,7 @@ class _JobWaitingOperator(PredictionOneBaseOperator):
         return check_job(self.client, kind, job_id, model_id)
 
 
-class PredictionOneUploadDataOperator(PredictionOneBaseOperator):
+class PredictionOneUploadDataOperator(PredictionOneLineageMixin, PredictionOneBaseOperator):
     """Upload training data to Prediction One and return the ``external_process_id``.
 
     Uploads the training file, the column-info file and, optionally, an evaluation file (spec
@@ -201,6 +248,13 @@ class PredictionOneUploadDataOperator(PredictionOneBaseOperator):
 
     template_fields: Sequence[str] = ("training_file", "column_info", "evaluation_file", "target_column")
     ui_color = "#dbe9f6"
+
+    def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:
+        """Inputs: the uploaded files; output: the data set on Prediction One."""
+        column_info = None if isinstance(self.column_info, Mapping) else self.column_info
+        files = [file_ref(self.training_file), file_ref(self.evaluation_file), file_ref(column_info)]
+        epid = pushed(task_instance, self.task_id, "external_process_id")
+        return files, [self.service_ref("datasets", epid)]
 
     def __init__(
         self,
@@ -227,6 +281,8 @@ class PredictionOneUploadDataOperator(PredictionOneBaseOperator):
             else _require_text("column_info", self.column_info)
         )
         evaluation_file = str(self.evaluation_file) if self.evaluation_file else None
+        if self.target_column:
+            check_target_in_file(training_file, str(self.target_column))  # before anything is created
         urls = self.client.upload_training_data(training_file, column_info, evaluation_file)
         epid = urls.external_process_id
         context["ti"].xcom_push(key="external_process_id", value=epid)
@@ -236,6 +292,19 @@ class PredictionOneUploadDataOperator(PredictionOneBaseOperator):
             if self.target_column:
                 check_target_usable(info, str(self.target_column))
         return epid
+
+
+def check_target_in_file(training_file: str, target_column: str) -> None:
+    """Refuse a target column the local training file does not have, before any request."""
+    from airflow_provider_predictionone.api import files
+    from airflow_provider_predictionone.api.config import _suggest
+
+    header = files.read_csv_header(files.UploadSource.of(training_file, param="training_file"), param="training_file")
+    if target_column not in header:
+        raise PredictionOneConfigError(
+            f"target_column={target_column!r}{_suggest(target_column, header)} is not a column of training_file "
+            f"({Path(training_file).name!r}); its columns are {header}. Use the header text exactly."
+        )
 
 
 def read_data_set_info(client: PredictionOneClient, external_process_id: str, attempts: int = 5) -> DataSetInfo:
@@ -272,7 +341,7 @@ def check_target_usable(info: DataSetInfo, target_column: str) -> None:
         )
 
 
-class PredictionOneTrainModelOperator(_JobWaitingOperator):
+class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOperator):
     """Train a Prediction One model (spec 4.4) and wait for it.
 
     The configuration is given with readable names (``target_column``, ``prediction_type``,
@@ -314,6 +383,12 @@ class PredictionOneTrainModelOperator(_JobWaitingOperator):
         "result_path",
     )
     ui_color = "#c6dbef"
+
+    def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:
+        """Input: the uploaded data set; outputs: the trained model (and the kept result zip)."""
+        model_id = pushed(task_instance, self.task_id, "model_id")
+        outputs = [self.service_ref("models", model_id), file_ref(self.result_path)]
+        return [self.service_ref("datasets", self.external_process_id)], outputs
 
     def __init__(
         self,
@@ -360,22 +435,23 @@ class PredictionOneTrainModelOperator(_JobWaitingOperator):
         config.validate()
         ledger = JobLedger(context, "train")
         record = ledger.get()
+        model_name = str(self.model_name) if self.model_name else default_model_name(context)
         job_id = None
         if record and record.get("upload_id") == epid:
-            job_id, model_name = str(record["job_id"]), str(record["model_name"])
-            state = self.client.train_status(job_id).state
-            if state is JobState.FAILED:
-                self.log.info("The training started by an earlier try (%s) failed; starting a new one.", job_id)
-                job_id = None
+            model_name = str(record.get("model_name") or model_name)
+            if record.get("job_id"):
+                job_id = self._reattach(str(record["job_id"]))
             else:
-                self.log.info("Re-attaching to training %s started by an earlier try (no duplicate).", job_id)
+                job_id = self._find_lost_training(epid, model_name)
         if job_id is None:
             if self.check_data:
                 info = read_data_set_info(self.client, epid)
                 self.log.info("%s", summarize_data_set(info))
                 for warning in config.validate_against_data(info):
                     self.log.warning("%s", warning)
-            model_name = str(self.model_name) if self.model_name else default_model_name(context)
+            # Recorded before Train is sent: if its answer is lost, the next try looks the model up
+            # by this name instead of sending Train again (see _find_lost_training).
+            ledger.set({"upload_id": epid, "job_id": None, "model_name": model_name})
             job_id = self._start_training(epid, model_name, config)
             ledger.set({"upload_id": epid, "job_id": job_id, "model_name": model_name})
         context["ti"].xcom_push(key="external_process_id", value=job_id)
@@ -391,9 +467,74 @@ class PredictionOneTrainModelOperator(_JobWaitingOperator):
         )
         return self._finish(context, job_id, model_name, status)
 
+    def _reattach(self, job_id: str, status: TrainStatus | None = None) -> str:
+        """Re-attach to the training an earlier try started, or fail with its message if it failed.
+
+        A failed training is not started again: Train is refused for an ``external_process_id``
+        that was trained already (the emulator answers so; the manual is silent), and the same data
+        and config would most likely fail the same way.
+        """
+        if status is None:
+            status = self.client.train_status(job_id)
+        if status.state is JobState.FAILED:
+            message = status.message or "no message from the service"
+            raise JobFailedError(
+                f"Prediction One training {job_id}, started by an earlier try of this task, failed with status "
+                f"{status.status!r}: {message}. It is not started again for the same upload: fix the data or the "
+                "config, then clear the upload task and this task to upload and train afresh.",
+                status=status.status,
+                message=status.message,
+            )
+        self.log.info("Re-attaching to training %s started by an earlier try (no duplicate).", job_id)
+        return job_id
+
+    def _find_lost_training(self, epid: str, model_name: str) -> str | None:
+        """An earlier try sent Train but recorded no answer (the answer was lost, or the worker
+        died): find out whether the training exists before sending Train again.
+
+        Train creates a model record under ``model_name`` (by default unique to the DAG, task and
+        run; spec 7.4), so a model with that name means the request reached the service. Its
+        training is then polled with the upload's ``external_process_id`` (spec 4.5: "the value from
+        Train Data Upload"; 7.3: the id Train returns is most likely identical). No such model means
+        nothing was created, and Train is sent. Known window: a service that listed the model only
+        some time after accepting Train could still be asked twice.
+        """
+        model = self.client.find_model_by_name(model_name)
+        if model is None:
+            self.log.info(
+                "An earlier try sent Train for %r without an answer, and no model has that name: it did not reach "
+                "the service. Starting training.",
+                model_name,
+            )
+            return None
+        try:
+            status = self.client.train_status(epid)
+        except PredictionOneAPIError as exc:
+            raise PredictionOneError(
+                f"An earlier try of this task sent Train for model {model_name!r} and lost the answer. A model with "
+                f"that name exists (model_id {model.model_id}), but the training of external_process_id {epid} "
+                f"cannot be read ({exc.message or exc}). Not starting a second training. If that model belongs to "
+                "another run, give this task a model_name that is unique per run."
+            ) from exc
+        self.log.info(
+            "An earlier try's Train request for %r reached the service although its answer was lost (model_id %s, "
+            "status %r): re-attaching instead of training twice.",
+            model_name,
+            model.model_id,
+            status.status,
+        )
+        return self._reattach(epid, status)
+
     def _start_training(self, epid: str, model_name: str, config: TrainConfig) -> str:
         try:
             job_id = self.client.create_model(epid, model_name, config.to_api())
+        except PredictionOneTransportError as exc:
+            # The client does not repeat Train once it may have reached the service. Say what the
+            # next try does about it.
+            raise PredictionOneTransportError(
+                f"{exc} A retry of this task does not send Train blindly: it first looks for a model named "
+                f"{model_name!r} and re-attaches to its training if the request did reach the service."
+            ) from exc
         except PredictionOneAPIError as exc:
             # Spec 7.6: value types are undocumented. A plain bad-request answer means nothing was
             # created, so try the other representation once.
@@ -448,7 +589,7 @@ class PredictionOneTrainModelOperator(_JobWaitingOperator):
         return summary
 
 
-class PredictionOneRetrainModelOperator(_JobWaitingOperator):
+class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOperator):
     """Retrain a deployed model with new data (spec 1.3) and wait for it.
 
     Fetches the retrain key for ``model_id``, uploads the new training CSV — or, with an
@@ -466,6 +607,16 @@ class PredictionOneRetrainModelOperator(_JobWaitingOperator):
     template_fields: Sequence[str] = ("model_id", "training_file", "evaluation_file", "result_path")
     ui_color = "#9ecae1"
 
+    def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:
+        """Inputs: the new data and the base model; outputs: the retrained model (and result zip)."""
+        inputs = [
+            file_ref(self.training_file),
+            file_ref(self.evaluation_file),
+            self.service_ref("models", self.model_id),
+        ]
+        model_id = pushed(task_instance, self.task_id, "model_id")
+        return inputs, [self.service_ref("models", model_id), file_ref(self.result_path)]
+
     def __init__(
         self,
         *,
@@ -481,29 +632,18 @@ class PredictionOneRetrainModelOperator(_JobWaitingOperator):
         self.evaluation_file = evaluation_file
         self.result_path = result_path
         if not _is_templated(model_id):
-            _as_int("model_id", model_id)
+            _as_id("model_id", model_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        model_id = _as_int("model_id", self.model_id)
+        model_id = _as_id("model_id", self.model_id)
         training_file = _require_text("training_file", self.training_file)
         ledger = JobLedger(context, "retrain")
         record = ledger.get()
         job_id = None
-        if record and record.get("model_id") == model_id and record.get("uploaded"):
-            job_id = str(record["job_id"])
-            if self.client.retrain_status(model_id, job_id).state is JobState.FAILED:
-                self.log.info("The retraining started by an earlier try (%s) failed; starting a new one.", job_id)
-                job_id = None
-            else:
-                self.log.info("Re-attaching to retraining %s started by an earlier try (no duplicate).", job_id)
+        if record and record.get("model_id") == model_id and record.get("job_id") and not record.get("damaged"):
+            job_id = self._reattach(model_id, str(record["job_id"]), uploaded=bool(record.get("uploaded")))
         if job_id is None:
-            upload = self.client.upload_retrain_data(
-                model_id,
-                training_file,
-                str(self.evaluation_file) if self.evaluation_file else None,
-                on_job_id=lambda new_id: ledger.set({"model_id": model_id, "job_id": new_id, "uploaded": False}),
-            )
-            job_id = upload.retrain_job_id
+            job_id = self._upload(ledger, model_id, training_file)
             ledger.set({"model_id": model_id, "job_id": job_id, "uploaded": True})
             self.log.info("Uploaded retraining data for model %s: retrain_job_id %s.", model_id, job_id)
         context["ti"].xcom_push(key="retrain_job_id", value=job_id)
@@ -518,12 +658,83 @@ class PredictionOneRetrainModelOperator(_JobWaitingOperator):
         )
         return self._finish(context, job_id, model_id, status)
 
+    def _reattach(self, model_id: int, job_id: str, *, uploaded: bool) -> str | None:
+        """The retraining an earlier try started, if it is usable; ``None`` to start a new one.
+
+        ``uploaded`` is false when the earlier try recorded the job but not the end of its upload
+        (the upload failed, its answer was lost, or the worker died): the job is re-attached only if
+        the service shows it received the data (see :func:`retrain_received_data`).
+        """
+        try:
+            status = self.client.retrain_status(model_id, job_id)
+        except PredictionOneAPIError:
+            if uploaded:
+                raise
+            self.log.info("The retraining job %s of an earlier try is unknown; starting a new one.", job_id)
+            return None
+        if not uploaded and not retrain_received_data(status):
+            self.log.info(
+                "The retraining job %s of an earlier try never received its data (status %r); starting a new one.",
+                job_id,
+                status.status,
+            )
+            return None
+        if status.state is JobState.FAILED:
+            self.log.info("The retraining started by an earlier try (%s) failed; starting a new one.", job_id)
+            return None
+        self.log.info("Re-attaching to retraining %s started by an earlier try (no duplicate).", job_id)
+        return job_id
+
+    def _upload(self, ledger: JobLedger, model_id: int, training_file: str) -> str:
+        """Upload the data (which starts retraining) and return the job id.
+
+        The upload is repeated by the client when it fails; a repeated upload after the service
+        did receive the first one is refused (the data was already taken), so when the upload
+        fails the job's status decides: a job that received its data is the one to wait for —
+        unless the upload's checksum showed the data arrived altered (that job is never used).
+        """
+        started: list[str] = []
+
+        def record(new_id: str) -> None:
+            started.append(new_id)
+            ledger.set({"model_id": model_id, "job_id": new_id, "uploaded": False})
+
+        try:
+            upload = self.client.upload_retrain_data(
+                model_id,
+                training_file,
+                str(self.evaluation_file) if self.evaluation_file else None,
+                on_job_id=record,
+            )
+        except (PredictionOneUploadError, PredictionOneTransportError) as exc:
+            if not started:
+                raise
+            if _NOT_INTACT in str(exc):
+                # The service received different bytes than were sent: never wait for that job.
+                ledger.set({"model_id": model_id, "job_id": started[-1], "uploaded": False, "damaged": True})
+                raise
+            try:
+                status = self.client.retrain_status(model_id, started[-1])
+            except PredictionOneError:
+                raise exc from None
+            if not retrain_received_data(status):
+                raise
+            self.log.warning(
+                "The upload for retraining %s reported a failure (%s), but the service received the data (status "
+                "%r): waiting for that job instead of starting another.",
+                started[-1],
+                exc,
+                status.status,
+            )
+            return started[-1]
+        return upload.retrain_job_id
+
     def execute_complete(
         self, context: Context, event: dict[str, Any], job_id: str = "", model_id: int = 0
     ) -> dict[str, Any]:
         """Resume after the trigger fired: validate its event and finish."""
         job_id = job_id or self._pushed(context, "retrain_job_id")
-        model_id = model_id or _as_int("model_id", self.model_id)
+        model_id = model_id or _as_id("model_id", self.model_id)
         status = self._resume_status(event, job_id, "retrain", model_id)
         return self._finish(context, job_id, model_id, status)
 
@@ -548,6 +759,22 @@ class PredictionOneRetrainModelOperator(_JobWaitingOperator):
         }
 
 
+_NOT_INTACT = "not received intact"
+"""In an upload error: an attempt's checksum showed the service received altered data (see files.upload)."""
+
+
+def retrain_received_data(status: RetrainStatus) -> bool:
+    """Whether a retraining job shows that its upload reached the service.
+
+    Only positive evidence counts: the job reports the model it creates, is running (the
+    emulator's ``job_running``; the service's non-final values are undocumented, spec 7.2), or has
+    ended. A job still waiting for its data (``job_queued``) or in an unknown state has not.
+    """
+    if status.model_id is not None or status.state is not JobState.RUNNING:
+        return True
+    return (status.status or "").strip().lower() == RETRAIN_STATUS_RUNNING
+
+
 class PredictionOneSwitchModelOperator(PredictionOneBaseOperator):
     """Switch the deployed prediction API to a finished retrained model (spec 4.17).
 
@@ -566,10 +793,10 @@ class PredictionOneSwitchModelOperator(PredictionOneBaseOperator):
         self.model_id = model_id
         self.retrain_job_id = retrain_job_id
         if not _is_templated(model_id):
-            _as_int("model_id", model_id)
+            _as_id("model_id", model_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        model_id = _as_int("model_id", self.model_id)
+        model_id = _as_id("model_id", self.model_id)
         job_id = _require_text("retrain_job_id", self.retrain_job_id)
         status = self.client.retrain_status(model_id, job_id)
         if status.state is not JobState.SUCCEEDED:
