@@ -48,6 +48,8 @@ class FakeTaskInstance:
 
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
+        # Airflow 2's reschedule mode looks up the first try's start in the metadata database.
+        self.dag_id, self.task_id, self.run_id, self.map_index, self.max_tries = "unit", "wait", "manual__1", -1, 0
 
     def xcom_push(self, key: str, value: Any, **_kwargs: Any) -> None:
         self.xcom[key] = value
@@ -115,8 +117,9 @@ def test_constructors_touch_no_connection_and_template_the_ids() -> None:
 
 @pytest.mark.usefixtures("connection")
 def test_training_poke_running_then_finished(
-    start_training: Callable[..., str], p1_client: PredictionOneClient, context: dict[str, Any]
+    start_training: Callable[..., str], p1_client: PredictionOneClient, context: dict[str, Any], emulator: Any
 ) -> None:
+    emulator.set_train_seconds(3.0)  # long enough that the first poke sees it running, even on a busy machine
     job_id = start_training()
     sensor = training_sensor(job_id)
     assert sensor.poke(context) is False
@@ -152,7 +155,7 @@ def test_poke_mode_execute_waits_and_stops_at_failure(
     assert emulator.request_count("GET", "/models/results") == pokes
 
 
-@pytest.mark.usefixtures("connection")
+@pytest.mark.usefixtures("connection", "airflow_db")
 def test_reschedule_mode_reschedules_while_running(start_training: Callable[..., str], context: dict[str, Any]) -> None:
     sensor = training_sensor(start_training(), mode="reschedule", poke_interval=5)
     with pytest.raises(AirflowRescheduleException):
