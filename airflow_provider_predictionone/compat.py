@@ -3,38 +3,137 @@
 Airflow 3 exposes the authoring API from ``airflow.sdk``; Airflow 2 keeps the same classes under
 ``airflow.models``, ``airflow.hooks`` and ``airflow.sensors``. The rest of the provider imports
 these names from here only.
+
+Parse time matters (a DAG file imports the operators on every parse), so only what an operator
+class needs at definition time is imported eagerly. The trigger base classes
+(``airflow.triggers.base`` builds pydantic models: 15–30 ms), the sensor base class, the
+configuration and the sensor exception are resolved on first access (PEP 562 module
+``__getattr__``); ``from airflow_provider_predictionone.compat import BaseTrigger`` keeps working.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:  # Airflow 3
-    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, Context, Variable
-    from airflow.sdk.log import mask_secret
+    from airflow.sdk import Context, Variable
 
     AIRFLOW_V3 = True
 except ImportError:  # Airflow 2.x
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    from airflow.models import BaseOperator, BaseOperatorLink, Variable  # type: ignore[no-redef]
-    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+    from airflow.models import Variable as _Variable2
     from airflow.utils.context import Context  # type: ignore[no-redef,attr-defined]
-    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+    class Variable:  # type: ignore[no-redef]
+        """Airflow 2's ``Variable`` behind the task SDK's signature (``default=``, not ``default_var=``)."""
+
+        _NOTSET: Any = object()
+
+        @staticmethod
+        def get(key: str, default: Any = _NOTSET, deserialize_json: bool = False) -> Any:
+            if default is Variable._NOTSET:
+                return _Variable2.get(key, deserialize_json=deserialize_json)
+            return _Variable2.get(key, default_var=default, deserialize_json=deserialize_json)
+
+        @staticmethod
+        def set(key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
+            _Variable2.set(key, value, description=description, serialize_json=serialize_json)
+
+        @staticmethod
+        def delete(key: str) -> None:
+            _Variable2.delete(key)
 
     AIRFLOW_V3 = False
 
-from airflow.configuration import conf
+try:  # Airflow 3.1+: the task SDK's base classes
+    from airflow.sdk import BaseHook
 
-try:  # the task SDK's exception since Airflow 3.1
+    _BASE_OPERATOR = ("airflow.sdk", "BaseOperator")
+except ImportError:  # Airflow 2.x and 3.0, as Airflow's own providers do there
+    # On 3.0 these subclass the task SDK's (the hook reads connections through it inside a task), and
+    # the branching of older apache-airflow-providers-standard (1.2) follows only airflow.models operators.
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+
+    _BASE_OPERATOR = ("airflow.models", "BaseOperator")
+
+try:  # Airflow 3.1+ (and the last 3.0 patches)
+    from airflow.sdk.log import mask_secret as _airflow_mask_secret
+except ImportError:
+    try:  # Airflow 3.0
+        from airflow.sdk.execution_time.secrets_masker import mask_secret as _airflow_mask_secret
+    except ImportError:  # Airflow 2.x
+        from airflow.utils.log.secrets_masker import mask_secret as _airflow_mask_secret
+
+_masked: set[tuple[str, str | None]] = set()
+_mask_lock = threading.Lock()
+
+
+def mask_secret(secret: str, name: str | None = None) -> None:
+    """Airflow's ``mask_secret``, once per secret and one caller at a time.
+
+    The batch predictor reports the prediction API key from each of its worker threads. Inside an
+    Airflow 3 task every report is a message to the supervisor, and on Airflow 3.0 that channel is not
+    thread-safe (concurrent messages break the task); masking again adds nothing.
+    """
+    key = (secret, name)
+    with _mask_lock:
+        if key in _masked:
+            return
+        _airflow_mask_secret(secret, name)
+        _masked.add(key)
+
+
+if TYPE_CHECKING:
+    from airflow.configuration import conf
+    from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator, ObjectStoragePath
     from airflow.sdk.exceptions import AirflowSensorTimeout
-except ImportError:  # Airflow 2.x, 3.0
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+    from airflow.sdk.io import attach as attach_object_store
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+_LAZY: dict[str, tuple[tuple[str, str], ...]] = {
+    # name: (module, attribute) candidates, newest Airflow first
+    # on first use by an operator module: Airflow 2's and 3.0's pull in the triggers and an HTTP client
+    "BaseOperator": (_BASE_OPERATOR,),
+    "BaseSensorOperator": (("airflow.sdk", "BaseSensorOperator"), ("airflow.sensors.base", "BaseSensorOperator")),
+    "BaseOperatorLink": (("airflow.sdk", "BaseOperatorLink"), ("airflow.models", "BaseOperatorLink")),
+    # the task SDK's exception since Airflow 3.1; airflow.exceptions on Airflow 2.x and 3.0
+    "AirflowSensorTimeout": (
+        ("airflow.sdk.exceptions", "AirflowSensorTimeout"),
+        ("airflow.exceptions", "AirflowSensorTimeout"),
+    ),
+    "BaseTrigger": (("airflow.triggers.base", "BaseTrigger"),),
+    "TriggerEvent": (("airflow.triggers.base", "TriggerEvent"),),
+    "conf": (("airflow.configuration", "conf"),),
+    # fsspec-backed paths (file://, s3://, memory:// ...): the task SDK's since Airflow 3.0
+    "ObjectStoragePath": (("airflow.sdk", "ObjectStoragePath"), ("airflow.io.path", "ObjectStoragePath")),
+    # registers a filesystem instance for a scheme (used for fsspec schemes no provider brings, e.g. memory://)
+    "attach_object_store": (("airflow.sdk.io", "attach"), ("airflow.io.store", "attach")),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a deferred name on first use and keep it (later lookups are plain attribute reads)."""
+    candidates = _LAZY.get(name)
+    if candidates is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    failure: Exception | None = None
+    for module_name, attribute in candidates:
+        try:
+            # __import__ (not importlib.import_module) so that ``python -X importtime`` sees it
+            value = getattr(__import__(module_name, fromlist=[attribute]), attribute)
+        except (ImportError, AttributeError) as exc:
+            failure = exc
+            continue
+        globals()[name] = value
+        return value
+    raise ImportError(f"Cannot import {name} from this Airflow version: {failure}") from failure
 
 
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable`` (read when an operator is constructed)."""
+    from airflow.configuration import conf
+
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
@@ -57,9 +156,11 @@ __all__ = [
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
+    "ObjectStoragePath",
     "TriggerEvent",
     "Variable",
     "aget_connection",
+    "attach_object_store",
     "conf",
     "default_deferrable",
     "mask_secret",

@@ -6,6 +6,12 @@ choose_model -> (train a new model: upload_training_data -> train_model) | use_g
 ``params.model_id`` = 0 trains a new model on the bundled data first; a positive id deploys
 that model instead. The predictions are written to ``params.output_file`` with one row per
 input row (``input_row`` first), rejected rows to ``<output_file>.rejects.csv``.
+
+Every file may live in an object store: give URLs in the params (``s3://bucket/customers_score.csv``,
+``gs://...``, ``file:///...``), or set ``PREDICTIONONE_DATA_URL`` (e.g. ``s3://bucket/predictionone``)
+to a folder holding the bundled files and ``PREDICTIONONE_OUTPUT_URL`` to where the predictions go.
+``params.result_path`` (empty = not kept) keeps the training result zip, e.g. in an object store
+that every worker can read.
 """
 
 from __future__ import annotations
@@ -17,7 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+try:  # Airflow 3
+    from airflow.sdk import DAG, Param, task
+except ImportError:  # Airflow 2.x
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.models.param import Param
 
 from airflow_provider_predictionone.operators import (
     PredictionOneBatchPredictOperator,
@@ -30,6 +41,9 @@ DATA_DIR = Path(__file__).resolve().parent / "data"  # the bundled sample data s
 # Seconds between status checks: 30 as in the manual; the demo sets 1 for the local emulator.
 CHECK_INTERVAL = float(os.environ.get("PREDICTIONONE_CHECK_INTERVAL", "30"))
 OUTPUT_FILE = Path(tempfile.gettempdir()) / "predictionone" / "customers_predictions.csv"
+# A folder (local path or object-store URL such as s3://bucket/predictionone) with the bundled files.
+DATA_LOCATION = os.environ.get("PREDICTIONONE_DATA_URL", str(DATA_DIR)).rstrip("/")
+OUTPUT_LOCATION = os.environ.get("PREDICTIONONE_OUTPUT_URL", str(OUTPUT_FILE))
 
 with DAG(
     dag_id="predictionone_deploy_predict",
@@ -39,10 +53,11 @@ with DAG(
     tags=["predictionone", "example"],
     params={
         "model_id": Param(0, type="integer", minimum=0, description="0 = train a new model first"),
-        "training_file": Param(str(DATA_DIR / "customers_train.csv"), type="string"),
-        "column_info": Param(str(DATA_DIR / "column_info.csv"), type="string"),
-        "scoring_file": Param(str(DATA_DIR / "customers_score.csv"), type="string"),
-        "output_file": Param(str(OUTPUT_FILE), type="string"),
+        "training_file": Param(f"{DATA_LOCATION}/customers_train.csv", type="string"),
+        "column_info": Param(f"{DATA_LOCATION}/column_info.csv", type="string"),
+        "scoring_file": Param(f"{DATA_LOCATION}/customers_score.csv", type="string"),
+        "output_file": Param(OUTPUT_LOCATION, type="string"),
+        "result_path": Param("", type="string", description="where to keep the training result zip (optional)"),
     },
     doc_md=__doc__,
 ) as dag:
@@ -66,6 +81,7 @@ with DAG(
         positive_value="はい",
         deferrable=True,
         check_interval=CHECK_INTERVAL,
+        result_path="{{ params.result_path }}",
     )
 
     @task
@@ -98,7 +114,7 @@ with DAG(
         concurrency=8,
     )
 
-    @task
+    @task(multiple_outputs=False)  # one XCom; a dict return type would also push one per key
     def report(summary: dict[str, Any]) -> dict[str, Any]:
         """Print the batch summary (the demo script reads the marked line)."""
         print(f"Scored {summary['rows_predicted']} of {summary['rows_total']} rows -> {summary['output_file']}")

@@ -51,8 +51,19 @@ def predictionone_conn(monkeypatch: pytest.MonkeyPatch, emulator: Any, secret_ke
 
 def xcom_results(dag_run: Any) -> dict[str, Any]:
     """``{task_id: return value}`` of a finished DAG run, read from the metadata database."""
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+
+    try:  # Airflow 3: the table's model (``XCom`` is the task SDK's accessor)
+        from airflow.models.xcom import XComModel
+
+        def value_of(row: Any) -> Any:
+            return XComModel.deserialize_value(row)
+
+    except ImportError:  # Airflow 2.x: the model deserializes ``value`` when a row is loaded
+        from airflow.models.xcom import XCom as XComModel  # type: ignore[assignment]
+
+        def value_of(row: Any) -> Any:
+            return row.value
 
     with create_session() as session:
         rows = (
@@ -62,7 +73,7 @@ def xcom_results(dag_run: Any) -> dict[str, Any]:
             )
             .all()
         )
-        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
+        return {row.task_id: value_of(row) for row in rows}
 
 
 def task_states(dag_run: Any) -> dict[str, str]:
@@ -76,8 +87,21 @@ def task_states(dag_run: Any) -> dict[str, str]:
 
 def _serialize(dag: Any) -> None:
     """Write a DAG defined in a test (not in the DAGs folder) to the database, as dag.test() needs."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    try:  # Airflow 3: DAGs belong to a bundle
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+    except ImportError:  # Airflow 2.x: no bundles; the DAG row is all dag.test() needs
+        dag.sync_to_db()
+        return
+    try:  # newer Airflow 3 (the DagBag moved to dag_processing)
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag
+
+        def sync_bag_to_db(bag: Any, bundle_name: str, bundle_version: str | None) -> None:
+            for bagged in bag.dags.values():  # set by DagBag only for the files it parses itself
+                if getattr(bagged, "relative_fileloc", None) is None:
+                    bagged.relative_fileloc = bagged.fileloc
+            bag.sync_to_db(bundle_name, bundle_version)
 
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(dag_folder=os.devnull)
@@ -91,6 +115,10 @@ def run_dag(airflow_db: Path, predictionone_conn: str) -> Iterator[Any]:
 
     def run(dag: Any, conf: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any], dict[str, str]]:
         _serialize(dag)
+        if not hasattr(dag, "test"):  # Airflow 3.0.0-3.0.x: only the scheduler's DAG class has test()
+            from airflow.models.dag import DAG as SchedulerDAG
+
+            dag = SchedulerDAG.from_sdk_dag(dag)
         dag_run = dag.test(run_conf=conf)
         return dag_run, xcom_results(dag_run), task_states(dag_run)
 

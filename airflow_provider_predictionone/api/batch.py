@@ -13,6 +13,11 @@ threads while keeping the promises a batch job needs:
 * **No row disappears.** Each data row ends up in the output file or in the rejects file.
 * **Atomic outputs.** Files are written as ``<path>.part`` and renamed when complete; a batch that
   stops early leaves no final output file behind (and removes its ``.part`` files).
+* **Object storage.** Input and outputs may be storage paths (Airflow's ``ObjectStoragePath`` or any
+  path-like object with ``open()``, see :func:`.files.is_storage_path`). The input is streamed from
+  the store. Object stores have no atomic rename, so an output there is written to a local
+  temporary file (streaming) and stream-copied to its destination when the batch completes; a batch
+  that stops early writes nothing to the store.
 * **Secrets.** The API key and the URL's query string are never logged; row values are never
   logged either (they appear only in the rejects file).
 
@@ -61,6 +66,7 @@ import io
 import logging
 import math
 import os
+import tempfile
 import threading
 import time
 from collections import deque
@@ -294,12 +300,22 @@ class _Run:
 
 
 class _CsvPart:
-    """A CSV written to ``<path>.part``, renamed to ``path`` by :meth:`commit`."""
+    """A CSV written to ``<path>.part``, renamed to ``path`` by :meth:`commit`.
 
-    def __init__(self, path: Path) -> None:
+    For a storage path the part is a local temporary file, stream-copied to the destination by
+    :meth:`commit` (object stores have no rename).
+    """
+
+    def __init__(self, path: Path | Any) -> None:
         self.path = path
-        self.part = path.with_name(path.name + PART_SUFFIX)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.remote = files.is_storage_path(path)
+        if self.remote:
+            handle, name = tempfile.mkstemp(prefix="predictionone-", suffix=PART_SUFFIX)
+            os.close(handle)
+            self.part = Path(name)
+        else:
+            self.part = path.with_name(path.name + PART_SUFFIX)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] = self.part.open("w", encoding="utf-8", newline="")
         self.writer = csv.writer(self._handle, lineterminator="\n")
         self.has_header = False
@@ -312,13 +328,27 @@ class _CsvPart:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
-        os.replace(self.part, self.path)
+        if self.remote:
+            files.copy_to_storage(self.part, self.path)
+            self.part.unlink()
+        else:
+            os.replace(self.part, self.path)
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self._handle.close()
         with contextlib.suppress(OSError):
             self.part.unlink()
+
+
+def _output(path: Any) -> Any:
+    """An output path: a storage path as given, anything else as a local :class:`~pathlib.Path`."""
+    return path if files.is_storage_path(path) else Path(path)
+
+
+def _identity(path: Any) -> Any:
+    """What makes two paths the same file: the resolved local path, or a storage path's URL."""
+    return path.resolve() if isinstance(path, Path) else ("storage", str(path))
 
 
 def _csv_line(values: Sequence[str]) -> str:
@@ -437,11 +467,11 @@ class BatchPredictor:
         client: InferenceClient,
         url: str,
         api_key: str,
-        input_path: str | os.PathLike[str],
-        output_path: str | os.PathLike[str],
+        input_path: str | os.PathLike[str] | Any,
+        output_path: str | os.PathLike[str] | Any,
         *,
-        reasons_path: str | os.PathLike[str] | None = None,
-        rejects_path: str | os.PathLike[str] | None = None,
+        reasons_path: str | os.PathLike[str] | Any | None = None,
+        rejects_path: str | os.PathLike[str] | Any | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         requests_per_second: float | None = None,
         include_input: bool = False,
@@ -472,10 +502,10 @@ class BatchPredictor:
         self.no_class = bool(no_class)
         self.no_row_number = None if no_row_number is None else bool(no_row_number)
 
-        if not isinstance(input_path, (str, os.PathLike)):
+        if not isinstance(input_path, (str, os.PathLike)) and not files.is_storage_path(input_path):
             raise PredictionOneConfigError(f"input_path must be a file path, got {type(input_path).__name__}.")
         self.source = files.UploadSource.of(input_path, param="input_path")
-        self.input_path = Path(input_path)
+        self.input_path: Any = input_path if files.is_storage_path(input_path) else Path(input_path)
         self.header = files.read_csv_header(self.source, param="input_path")
         self.pivot_column = pivot_column or None
         if self.pivot_column is not None and self.pivot_column not in self.header:
@@ -483,9 +513,13 @@ class BatchPredictor:
                 f"pivot_column={self.pivot_column!r} is not a column of input_path; its columns are {self.header}."
             )
 
-        self.output_path = Path(output_path)
-        self.reasons_path = None if reasons_path is None else Path(reasons_path)
-        self.rejects_path = Path(str(self.output_path) + REJECTS_SUFFIX) if rejects_path is None else Path(rejects_path)
+        self.output_path: Any = _output(output_path)
+        self.reasons_path: Any = None if reasons_path is None else _output(reasons_path)
+        self.rejects_path: Any = (
+            self.output_path.with_name(self.output_path.name + REJECTS_SUFFIX)
+            if rejects_path is None
+            else _output(rejects_path)
+        )
         self._check_paths()
         self._header_line = _csv_line(self.header)
 
@@ -534,17 +568,24 @@ class BatchPredictor:
         named = {"output_path": self.output_path, "rejects_path": self.rejects_path}
         if self.reasons_path is not None:
             named["reasons_path"] = self.reasons_path
-        source = self.input_path.resolve()
-        seen: dict[Path, str] = {}
+        source = _identity(self.input_path)
+        seen: dict[Any, str] = {}
         for param, path in named.items():
-            resolved = path.resolve()
-            if resolved == source or resolved.with_name(resolved.name + PART_SUFFIX) == source:
+            resolved = _identity(path)
+            part = resolved.with_name(resolved.name + PART_SUFFIX) if isinstance(resolved, Path) else None
+            if resolved == source or part == source:
                 raise PredictionOneConfigError(
                     f"{param}={str(path)!r} is the input file; write the results to another path."
                 )
             if resolved in seen:
                 raise PredictionOneConfigError(f"{param} and {seen[resolved]} are the same file ({str(path)!r}).")
-            if path.exists() and not path.is_file():
+            try:
+                not_a_file = path.exists() and not path.is_file()
+            except Exception as exc:  # a storage path whose filesystem cannot be reached
+                raise PredictionOneConfigError(
+                    f"{param}={str(path)!r} cannot be checked: {type(exc).__name__}: {exc}."
+                ) from exc
+            if not_a_file:
                 raise PredictionOneConfigError(f"{param}={str(path)!r} exists and is not a file.")
             seen[resolved] = param
 
@@ -585,9 +626,8 @@ class BatchPredictor:
             if self.reasons_path is not None:
                 reasons = _CsvPart(self.reasons_path)
                 parts.append(reasons)
-            assert self.source.path is not None
             with (
-                self.source.path.open("rb") as binary,
+                self.source.open() as binary,
                 io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text,
             ):
                 self._process(run, bucket, binary, text, output, rejects, reasons)

@@ -44,6 +44,7 @@ class Call(Generic[T]):
     :param model_id: the model a retrain key is bound to.
     :param api_key: an explicit key (the prediction-API key for Inference); not cached.
     :param idempotent: whether repeating the request after it may have reached the server is safe.
+    :param detail: what the request is about, for messages (e.g. ``"retrain key of model_id=12"``).
     """
 
     name: str
@@ -58,11 +59,13 @@ class Call(Generic[T]):
     absolute: bool = False
     inference: bool = False
     api_key: str | None = field(default=None, repr=False)
+    detail: str | None = None
 
     @property
     def operation(self) -> str:
         where = "<prediction API url>" if self.absolute else self.path
-        return f"{self.name} ({self.method} {where})"
+        detail = f", {self.detail}" if self.detail else ""
+        return f"{self.name} ({self.method} {where}{detail})"
 
 
 def _ignore(_: Any) -> None:
@@ -71,9 +74,11 @@ def _ignore(_: Any) -> None:
 
 def get_api_key(credential_type: c.CredentialType, model_id: int | None = None) -> Call[ApiKey]:
     params: dict[str, Any] = {"credential_type": credential_type.value}
+    detail = f"{credential_type.value} key"
     if model_id is not None:
         params["model_id"] = model_id
-    return Call("Get API Key", "GET", c.PATH_API_KEY, ApiKey.from_json, params=params)
+        detail += f" of model_id={model_id}"
+    return Call("Get API Key", "GET", c.PATH_API_KEY, ApiKey.from_json, params=params, detail=detail)
 
 
 def train_upload_urls(extension: str = c.UPLOAD_EXTENSION) -> Call[TrainUploadUrls]:
@@ -178,6 +183,7 @@ def create_classifier(model_id: int, rules: Iterable[IpRule]) -> Call[CreatedCla
         credential=c.CredentialType.DEPLOY,
         body={"model_id": model_id, "rules": [r.to_json() for r in rules]},
         idempotent=False,
+        detail=f"model_id={model_id}",
     )
 
 

@@ -10,13 +10,15 @@ the same plans with ``httpx`` on an event loop without blocking it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from ipaddress import ip_address
@@ -219,7 +221,7 @@ class _ClientCore:
         if not secret_key or not str(secret_key).strip():
             raise PredictionOneConfigError(
                 "The Prediction One secret key is empty. Put the secret key from the Prediction One "
-                "Settings screen into the connection's password field."
+                "Settings screen into the connection's Secret key (password) field."
             )
         for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
             if not value or value <= 0:
@@ -655,23 +657,90 @@ def _describe(exc: BaseException) -> str:
     return f"{kind}: {text[:200]}" if text else kind
 
 
+ASYNC_MAX_CONNECTIONS = 4
+"""Connections at most in one shared async pool (every trigger of a connection settings uses it).
+
+Small on purpose: httpcore 1.x rescans every pooled connection (and probes each idle one's socket)
+on every request, so the CPU a request costs grows with the pool's size — measured in
+``docs/benchmarks.md``: about 0.9 ms per status check with 4 connections, 1.6 ms with 8, 2–3 ms
+with 10 and above 18 ms with 100 when a thousand checks arrive together. Four kept-alive
+connections serve about 80 checks a second at a 50 ms round trip, more than twice what a
+thousand waits polling every 30 s need (33 a second); requests beyond it wait their turn."""
+ASYNC_KEEPALIVE_SECONDS = 50.0
+"""How long an idle pooled connection is kept: longer than the default 30 s poll interval (so a
+poll reuses the connection of the previous one; httpx's default is 5 s), shorter than the 60 s idle
+timeout common in load balancers (so the server rarely closes it first)."""
+
+
+def new_async_http_client(
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    verify: bool | str = True,
+    *,
+    max_connections: int = ASYNC_MAX_CONNECTIONS,
+) -> Any:
+    """An ``httpx.AsyncClient`` (one connection pool) sized for many concurrent waits.
+
+    Requests beyond ``max_connections`` wait for a free connection (within the read timeout).
+    """
+    import httpx  # deferred: only triggers need it
+
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+        verify=verify,
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=ASYNC_KEEPALIVE_SECONDS,
+        ),
+    )
+
+
 class AsyncPredictionOneClient(_ClientCore):
     """The async side, for triggers: the same plans run with ``httpx.AsyncClient``.
 
     Only what a trigger needs is exposed as methods (status checks); :meth:`call` runs any
-    :class:`Call`. Accepts the same arguments as :class:`PredictionOneClient`. Use it as an async
-    context manager so its single connection pool is closed.
+    :class:`Call`. Accepts the same arguments as :class:`PredictionOneClient`, and:
+
+    :param http_client: an ``httpx.AsyncClient`` to send with, shared with other clients; this
+        client then never closes it (its owner does). Without it the client creates its own pool.
+    :param key_locks: ``{(credential, model_id): asyncio.Lock}`` shared by the clients that share
+        ``key_cache``, so that concurrent calls needing the same missing key fetch it once.
+    :param http_slots: a semaphore shared by the clients that share ``http_client``, sized to its
+        pool: requests beyond the pool's size wait here, where waiting costs nothing, instead of
+        in the pool's queue, which httpcore rescans on every request (cost grows with the queue).
+    :param on_close: awaited once by :meth:`aclose` (the registry releases a shared pool with it).
+
+    Use it as an async context manager so that it is closed. Clients from
+    :class:`AsyncClientRegistry` (what ``PredictionOneHook.get_async_conn`` returns) share one
+    connection pool and one key cache per connection settings in an event loop.
     """
 
-    def __init__(self, secret_key: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        http_client: Any = None,
+        key_locks: dict[tuple[str, int | None], asyncio.Lock] | None = None,
+        http_slots: asyncio.Semaphore | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(secret_key, **kwargs)
         import httpx  # deferred: only triggers need it
 
         self._httpx = httpx
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
-            verify=self.verify,
+        self._owns_http = http_client is None
+        self._client = (
+            http_client
+            if http_client is not None
+            else new_async_http_client(self.connect_timeout, self.read_timeout, self.verify)
         )
+        self._key_locks: dict[tuple[str, int | None], asyncio.Lock] = key_locks if key_locks is not None else {}
+        self._slots = http_slots if http_slots is not None else asyncio.Semaphore(ASYNC_MAX_CONNECTIONS)
+        self._on_close = on_close
+        self._closed = False
+        self._urls: dict[Any, Any] = {}
 
     async def __aenter__(self) -> AsyncPredictionOneClient:
         return self
@@ -680,10 +749,28 @@ class AsyncPredictionOneClient(_ClientCore):
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Close the client: its own pool, or its share of a shared one (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_http:
+            await self._client.aclose()
+        if self._on_close is not None:
+            await self._on_close()
 
     async def call(self, call: Call[T]) -> T:
-        plan = self.plan(call)
+        """Run one :class:`Call` to completion (keys, retries, error mapping included)."""
+        credential = call.credential
+        if credential is not None and call.api_key is None and self.keys.get(credential, call.model_id) is None:
+            # Many waits start together (a triggerer restart, a burst of deferrals): fetch a missing
+            # key once for all of them, not once each.
+            lock = self._key_locks.setdefault((credential.value, call.model_id), asyncio.Lock())
+            async with lock:
+                if self.keys.get(credential, call.model_id) is None:
+                    await self._run(self._key_plan(call))
+        return await self._run(self.plan(call))
+
+    async def _run(self, plan: Plan[T]) -> T:
         outcome: Outcome = None
         try:
             while True:
@@ -699,18 +786,40 @@ class AsyncPredictionOneClient(_ClientCore):
     async def _send(self, request: HttpRequest) -> HttpResponse | TransportFailure:
         httpx = self._httpx
         try:
-            response = await self._client.request(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                params=dict(request.params) if request.params else None,
-                content=request.body,
-            )
+            url = self._url(request)
+            async with self._slots:
+                response = await self._client.request(
+                    request.method, url, headers=dict(request.headers), content=request.body
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return TransportFailure(sent=False, detail=_describe(exc))
         except httpx.HTTPError as exc:
             return TransportFailure(sent=True, detail=_describe(exc))
         return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    def _url(self, request: HttpRequest) -> Any:
+        """The request's ``httpx.URL``, parsed once per (URL, query) and reused.
+
+        A trigger sends the same status request every poll; httpx parses a URL string character by
+        character in Python on every request (a third of a status check's CPU), a ready
+        ``httpx.URL`` not at all.
+        """
+        params = request.params or {}
+        try:
+            key: Any = (request.url, tuple(sorted(params.items())))
+            hash(key)
+        except TypeError:  # unhashable parameter values: no caching
+            key = None
+        url = self._urls.get(key) if key is not None else None
+        if url is None:
+            url = self._httpx.URL(request.url)
+            if params:
+                url = url.copy_merge_params(dict(params))
+            if key is not None:
+                if len(self._urls) >= 64:
+                    self._urls.clear()
+                self._urls[key] = url
+        return url
 
     async def train_status(self, external_process_id: str) -> TrainStatus:
         """Train Status Check (spec 4.5)."""
@@ -724,3 +833,111 @@ class AsyncPredictionOneClient(_ClientCore):
         """One prediction API from Get Classifier (spec 7.7), or ``None``."""
         found = await self.call(calls.list_classifiers())
         return next((item for item in found if item.classifier_id == classifier_id), None)
+
+
+# --------------------------------------------------------------------------------------------
+# Sharing one connection pool and one key cache between the async clients of an event loop
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _SharedPool:
+    http: Any  # httpx.AsyncClient
+    slots: asyncio.Semaphore
+    users: int = 0
+
+
+@dataclass
+class _SharedKeys:
+    cache: ApiKeyCache
+    locks: dict[tuple[str, int | None], asyncio.Lock] = field(default_factory=dict)
+
+
+@dataclass
+class _LoopShares:
+    pools: dict[tuple[Any, ...], _SharedPool] = field(default_factory=dict)
+    keys: dict[tuple[Any, ...], _SharedKeys] = field(default_factory=dict)
+
+
+class AsyncClientRegistry:
+    """Async clients that share, within one event loop, one HTTP connection pool and one API key
+    cache per connection settings.
+
+    A triggerer runs every trigger in one event loop; without sharing, each waiting task would
+    hold its own pool (one TCP connection per wait) and fetch its own API key. Here the pool is
+    keyed by (timeouts, TLS verification) and the key cache by (base URL, secret key, refresh
+    lead) — the secret only as a keyed hash, never in clear. A pool is closed when the last
+    client using it is closed; key caches live as long as the event loop (keys expire by
+    themselves). Nothing is shared between event loops: httpx pools are bound to their loop.
+
+    :param max_connections: size of each shared pool (requests beyond it wait for a connection).
+    """
+
+    def __init__(self, max_connections: int = ASYNC_MAX_CONNECTIONS) -> None:
+        self.max_connections = max_connections
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopShares] = weakref.WeakKeyDictionary()
+        self._salt = os.urandom(16)
+
+    def _digest(self, secret_key: str) -> str:
+        return hashlib.blake2b(str(secret_key).strip().encode(), key=self._salt, digest_size=16).hexdigest()
+
+    def client(self, secret_key: str, **options: Any) -> AsyncPredictionOneClient:
+        """A client for the running event loop; close it (``async with``) to release its share.
+
+        :param secret_key: the account's secret key.
+        :param options: the keyword arguments of :class:`AsyncPredictionOneClient` (``host``,
+            timeouts, ``retry``, ``verify``, ``key_refresh_lead``, ``on_secret``).
+        """
+        loop = asyncio.get_running_loop()
+        shares = self._loops.get(loop)
+        if shares is None:
+            shares = self._loops[loop] = _LoopShares()
+        connect = float(options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+        read = float(options.get("read_timeout", DEFAULT_READ_TIMEOUT))
+        verify = options.get("verify", True)
+        lead = options.pop("key_refresh_lead", DEFAULT_KEY_REFRESH_LEAD)
+        keys_key = (normalize_base_url(options.get("host")), self._digest(secret_key), lead)  # checks the host
+        pool_key = (connect, read, verify)
+        pool = shares.pools.get(pool_key)
+        if pool is None or pool.http.is_closed:
+            pool = shares.pools[pool_key] = _SharedPool(
+                new_async_http_client(connect, read, verify, max_connections=self.max_connections),
+                asyncio.Semaphore(self.max_connections),
+            )
+        keys = shares.keys.get(keys_key)
+        if keys is None:
+            keys = shares.keys[keys_key] = _SharedKeys(ApiKeyCache(lead))
+        try:
+            client = AsyncPredictionOneClient(
+                secret_key,
+                http_client=pool.http,
+                key_cache=keys.cache,
+                key_locks=keys.locks,
+                http_slots=pool.slots,
+                on_close=lambda: self._release(shares, pool_key, pool),
+                key_refresh_lead=lead,
+                **options,
+            )
+        except BaseException:
+            if pool.users == 0 and shares.pools.get(pool_key) is pool:
+                del shares.pools[pool_key]  # never used: it holds no connection
+            raise
+        pool.users += 1
+        return client
+
+    async def _release(self, shares: _LoopShares, pool_key: tuple[Any, ...], pool: _SharedPool) -> None:
+        pool.users -= 1
+        if pool.users > 0:
+            return
+        if shares.pools.get(pool_key) is pool:
+            del shares.pools[pool_key]
+        await pool.http.aclose()
+
+    def open_pools(self) -> int:
+        """Shared pools currently open in the running event loop (diagnostics and tests)."""
+        shares = self._loops.get(asyncio.get_running_loop())
+        return 0 if shares is None else len(shares.pools)
+
+
+shared_async_clients = AsyncClientRegistry()
+"""The registry :meth:`PredictionOneHook.get_async_conn` takes its clients from."""

@@ -22,6 +22,16 @@ class PredictionOneConfigError(PredictionOneError, ValueError):
     """Bad input detected before any request was sent (nothing was created remotely)."""
 
 
+def connection_not_found(conn_id: str) -> PredictionOneConfigError:
+    """The error for a Prediction One connection id that Airflow does not know."""
+    return PredictionOneConfigError(
+        f"predictionone_conn_id={conn_id!r}: there is no Airflow connection with this id. Create it (Admin -> "
+        "Connections -> Add, type 'Prediction One', the secret key as password; or `airflow connections add "
+        f"{conn_id} --conn-type predictionone --conn-password ...`; or the environment variable "
+        f"AIRFLOW_CONN_{conn_id.upper()}), or set predictionone_conn_id to an existing connection."
+    )
+
+
 class PredictionOneTransportError(PredictionOneError):
     """The service could not be reached, or did not answer in time, after all retries."""
 
@@ -102,8 +112,8 @@ def _rebuild(cls: type[PredictionOneAPIError], *args: Any) -> PredictionOneAPIEr
 class InvalidCredentialsError(PredictionOneAPIError):
     hint = (
         "The key was not accepted. If this was Get API Key, the connection's secret key is wrong or was "
-        "revoked: create a new one on the Prediction One Settings screen and store it as the connection's "
-        "password. Otherwise the derived API key expired; it is re-issued automatically once."
+        "revoked: create a new one on the Prediction One Settings screen and store it in the connection's "
+        "Secret key (password) field. Otherwise the derived API key expired; it is re-issued automatically once."
     )
 
 

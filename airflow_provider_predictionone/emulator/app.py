@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import hashlib
 import hmac
 import io
 import ipaddress
@@ -639,10 +640,12 @@ class EmulatorApp:
                 destination = target.process.path(target.kind)
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(f"{destination.name}.{secrets.token_hex(4)}.part")
+        digest = hashlib.md5(usedforsecurity=False)  # the ETag, as an S3 presigned PUT answers
         try:
             with partial.open("wb") as handle:
                 for chunk in request.body.iter_chunks():
                     handle.write(chunk)
+                    digest.update(chunk)
         except (BodyError, OSError) as exc:
             partial.unlink(missing_ok=True)
             raise HttpError(400, f"The upload failed: {exc}") from exc
@@ -655,7 +658,7 @@ class EmulatorApp:
         os.replace(partial, destination)
         if job is not None:
             self._start_retrain(job)
-        return Response(200, b"")
+        return Response(200, b"", headers={"ETag": f'"{digest.hexdigest()}"'})
 
     def download(self, request: Request) -> Response:
         """``GET <result_url | download_url>``: stream a stored file (no API key)."""

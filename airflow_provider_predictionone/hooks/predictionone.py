@@ -72,7 +72,7 @@ class ConnectionSettings:
         if not secret:
             raise PredictionOneConfigError(
                 f"Connection {conn_id!r} has no secret key. Put the secret key from the Prediction One Settings "
-                "screen into the connection's Password field."
+                "screen into the connection's Secret key (password) field."
             )
         extras = _extras(conn)
         return cls(
@@ -188,16 +188,24 @@ class PredictionOneHook(BaseHook):
         settings = self.settings
         return PredictionOneClient(settings.secret_key, **settings.client_options())
 
-    async def get_async_conn(self) -> AsyncPredictionOneClient:
-        """A new async client for triggers; the connection is fetched without blocking the loop.
+    async def get_async_conn(self, *, shared: bool = True) -> AsyncPredictionOneClient:
+        """An async client for triggers; the connection is fetched without blocking the loop.
 
-        The caller closes it (``async with``).
+        The caller closes it (``async with await hook.get_async_conn() as client``). By default
+        the client shares, with every other client of the same connection settings in the running
+        event loop, one HTTP connection pool (a few connections kept alive between polls)
+        and one API key cache, so a triggerer running a thousand waits holds a few connections and
+        fetches each API key once; closing the client releases its share.
+
+        :param shared: ``False`` gives a client with its own pool and key cache.
         """
-        from airflow_provider_predictionone.api.client import AsyncPredictionOneClient
+        from airflow_provider_predictionone.api.client import AsyncPredictionOneClient, shared_async_clients
 
         conn = await aget_connection(self.predictionone_conn_id)
         settings = ConnectionSettings.from_connection(conn)
-        return AsyncPredictionOneClient(settings.secret_key, **settings.client_options())
+        if not shared:
+            return AsyncPredictionOneClient(settings.secret_key, **settings.client_options())
+        return shared_async_clients.client(settings.secret_key, **settings.client_options())
 
     def test_connection(self) -> tuple[bool, str]:
         """Fetch a train API key with the secret key: proves the URL and the key work."""

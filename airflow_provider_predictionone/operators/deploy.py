@@ -19,7 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_predictionone.api.contract import ClassifierStatus
-from airflow_provider_predictionone.api.errors import ClassifierNotFoundError, PredictionOneConfigError
+from airflow_provider_predictionone.api.errors import (
+    ClassifierNotFoundError,
+    PredictionOneAPIError,
+    PredictionOneConfigError,
+    PredictionOneTransportError,
+)
 from airflow_provider_predictionone.api.models import ALLOW_ALL, IpRule
 from airflow_provider_predictionone.compat import default_deferrable
 from airflow_provider_predictionone.operators.ledger import JobLedger
@@ -384,14 +389,27 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
         rules = self._rules()
         ledger = JobLedger(context, "deploy")
         classifier = self._reattach(ledger, model_id)
+        listing = None
         if classifier is None and self.if_exists == "reuse":
-            classifier = self._existing(model_id)
+            listing = self.client.list_classifiers()
+            classifier = self._existing(model_id, listing)
         if classifier is not None:
             classifier_id = classifier.classifier_id
             ledger.set({"model_id": model_id, "classifier_id": classifier_id})
             self._adopt(classifier, rules)
         else:
-            created = self.client.create_classifier(model_id, rules or ALLOW_ALL)
+            # Recorded before Create Classifier is sent: if its answer is lost, the next try adopts the
+            # prediction API the lost request created instead of creating another (see _reattach).
+            listing = self.client.list_classifiers() if listing is None else listing
+            known = sorted(c.classifier_id for c in listing if c.model_id == model_id)
+            ledger.set({"model_id": model_id, "classifier_id": None, "known": known})
+            try:
+                created = self.client.create_classifier(model_id, rules or ALLOW_ALL)
+            except PredictionOneTransportError as exc:
+                raise PredictionOneTransportError(
+                    f"{exc} A retry of this task does not create blindly: it first adopts a prediction API of model "
+                    f"{model_id} that appeared since this try (the one the lost request created, if it did)."
+                ) from exc
             classifier_id = created.classifier_id
             # Recorded before anything else can fail, so that a retry re-attaches (no second API).
             ledger.set({"model_id": model_id, "classifier_id": classifier_id})
@@ -439,8 +457,12 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
     def _reattach(self, ledger: JobLedger, model_id: int) -> Classifier | None:
         """The prediction API an earlier try of this task created, if it is still usable."""
         record = ledger.get()
-        if not record or record.get("model_id") != model_id or not record.get("classifier_id"):
+        if not record or record.get("model_id") != model_id:
             return None
+        if not record.get("classifier_id"):
+            if not isinstance(record.get("known"), list):
+                return None
+            return self._created_by_lost_request(model_id, set(record["known"]))
         classifier_id = str(record["classifier_id"])
         classifier = self.client.get_classifier(classifier_id)
         if classifier is None:
@@ -452,9 +474,32 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
         self.log.info("Re-attaching to prediction API %s created by an earlier try (no duplicate).", classifier_id)
         return classifier
 
-    def _existing(self, model_id: int) -> Classifier | None:
+    def _created_by_lost_request(self, model_id: int, known: set[str]) -> Classifier | None:
+        """An earlier try sent Create Classifier but recorded no answer: the prediction API of the
+        model that was not there before that request is the one it created (if it reached the
+        service). Known window: another task deploying the same model at the same moment."""
+        listing = self.client.list_classifiers()
+        new = [c for c in listing if c.model_id == model_id and c.classifier_id not in known]
+        usable = [c for c in new if not c.is_failed]
+        if not usable:
+            self.log.info(
+                "An earlier try sent Create Classifier for model %s without an answer, and no new prediction API "
+                "appeared: it did not reach the service.",
+                model_id,
+            )
+            return None
+        chosen = max(usable, key=lambda c: c.create_datetime or "")
+        self.log.info(
+            "An earlier try's Create Classifier request reached the service although its answer was lost: "
+            "re-attaching to prediction API %s instead of creating another.",
+            chosen.classifier_id,
+        )
+        return chosen
+
+    def _existing(self, model_id: int, listing: list[Classifier] | None = None) -> Classifier | None:
         """The model's existing prediction API that has not failed: running first, then newest."""
-        candidates = [c for c in self.client.list_classifiers() if c.model_id == model_id and not c.is_failed]
+        listing = self.client.list_classifiers() if listing is None else listing
+        candidates = [c for c in listing if c.model_id == model_id and not c.is_failed]
         if not candidates:
             return None
         candidates.sort(key=lambda c: (c.is_ready, not c.is_stopped, c.create_datetime or ""), reverse=True)
@@ -744,10 +789,21 @@ class PredictionOneDeleteModelOperator(PredictionOneBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         model_id = _positive_id("model_id", self.model_id)
+        existed = self._exists(model_id)
         self.log.warning("Deleting Prediction One model %s: it also disappears from the web app.", model_id)
-        self.client.delete_model(model_id)
+        try:
+            self.client.delete_model(model_id)
+        except PredictionOneAPIError:
+            # The client repeats a DELETE whose answer was lost; if the first attempt did delete the
+            # model, the repeat is told it does not exist. It existed when the task started: done.
+            if not existed or self._exists(model_id):
+                raise
+            self.log.warning("Model %s was already deleted meanwhile (a repeated request, or someone else).", model_id)
         self.log.info("Deleted model %s.", model_id)
         return {"model_id": model_id, "deleted": True}
+
+    def _exists(self, model_id: int) -> bool:
+        return any(model.model_id == model_id for model in self.client.iter_models())
 
 
 class PredictionOneDeleteDataSetOperator(PredictionOneBaseOperator):
@@ -771,7 +827,19 @@ class PredictionOneDeleteDataSetOperator(PredictionOneBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         data_set_id = _positive_id("data_set_id", self.data_set_id)
+        existed = self._exists(data_set_id)
         self.log.warning("Deleting Prediction One data set %s: it also disappears from the web app.", data_set_id)
-        self.client.delete_data_set(data_set_id)
+        try:
+            self.client.delete_data_set(data_set_id)
+        except PredictionOneAPIError:
+            # As for models: a repeated DELETE after a lost answer finds the data set gone.
+            if not existed or self._exists(data_set_id):
+                raise
+            self.log.warning(
+                "Data set %s was already deleted meanwhile (a repeated request, or someone else).", data_set_id
+            )
         self.log.info("Deleted data set %s.", data_set_id)
         return {"data_set_id": data_set_id, "deleted": True}
+
+    def _exists(self, data_set_id: int) -> bool:
+        return any(data_set.data_set_id == data_set_id for data_set in self.client.iter_data_sets())

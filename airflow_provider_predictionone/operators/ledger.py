@@ -5,11 +5,14 @@ If a worker dies while waiting, or the task fails after the job started (a timeo
 connection), the next try must re-attach to the job instead of starting a duplicate. XCom cannot
 carry this: Airflow clears a task's XComs when a new try starts.
 
-How: the job id is written *before* waiting, to the task's durable state —
-``context["task_state_store"]`` on Airflow versions that have it (3.3+), otherwise an Airflow
-Variable named after the task instance. The next try reads it back and asks the service for the
-job's state: a running or finished job is re-attached; a failed one is started afresh. The entry
-is removed when the task succeeds, so deliberately clearing a successful task runs a new job.
+How: the operators write an entry *before* the request that starts the job (so that a lost answer
+can be recognised) and the job id as soon as it is known, before waiting, to the task's durable
+state — ``context["task_state_store"]`` on Airflow versions that have it (3.3+), otherwise an
+Airflow Variable named after the task instance. The next try reads it back and asks the service
+for the job's state: a running or finished job is re-attached; a failed retraining or prediction
+API is started afresh, a failed training is not (its upload was used). The entry is removed when
+the task succeeds, so deliberately clearing a successful task runs a new job. See
+``docs/reliability.md``.
 """
 
 from __future__ import annotations

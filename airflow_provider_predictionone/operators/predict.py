@@ -65,6 +65,12 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
     :param classifier_id: the prediction API (from the deploy operator). Templated.
     :param input_file: the CSV to score (UTF-8, header row). Templated.
     :param output_file: where to write the predictions. Templated.
+
+    Every file argument is a local path, a URL (``s3://``, ``gs://``, ``file://``, ``memory://`` ...)
+    or an ``ObjectStoragePath``. The input is streamed from the store; an output in an object store
+    is written to a local temporary file and stream-copied to the store when the batch completes
+    (object stores have no atomic rename). For a later task on another worker, use a URL.
+
     :param reasons_file: where to write prediction reasons (asks the service for them; slower).
         Templated.
     :param rejects_file: where to write rejected rows; default ``<output_file>.rejects.csv``.
@@ -128,10 +134,13 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
         from airflow_provider_predictionone.api.batch import BatchPredictor
 
         classifier_id = _require_text("classifier_id", self.classifier_id)
-        input_file = _require_text("input_file", self.input_file)
-        output_file = _require_text("output_file", self.output_file)
-        optional = {"reasons_path": self.reasons_file, "rejects_path": self.rejects_file}
-        options = {key: str(value) for key, value in optional.items() if value}
+        input_file = self._file("input_file", self.input_file, required=True)
+        output_file = self._file("output_file", self.output_file, required=True)
+        optional = {
+            "reasons_path": self._file("reasons_file", self.reasons_file),
+            "rejects_path": self._file("rejects_file", self.rejects_file),
+        }
+        options = {key: value for key, value in optional.items() if value is not None}
         # BatchPredictor checks every file and option in its constructor; build it with a dummy
         # endpoint first so bad input fails before any request.
         try:

@@ -32,7 +32,7 @@ from airflow_provider_predictionone.operators.lineage import PredictionOneLineag
 if TYPE_CHECKING:
     from airflow_provider_predictionone.api.client import PredictionOneClient
     from airflow_provider_predictionone.api.config import TrainConfig
-    from airflow_provider_predictionone.api.models import DataSetInfo, RetrainStatus, TrainStatus
+    from airflow_provider_predictionone.api.models import DataSetInfo, RetrainStatus, TrainingResult, TrainStatus
     from airflow_provider_predictionone.compat import Context
 
 DEFAULT_CHECK_INTERVAL = 30.0
@@ -124,12 +124,39 @@ def default_model_name(context: Context) -> str:
 class PredictionOneBaseOperator(BaseOperator):
     """Base of the Prediction One operators: the connection id and a lazily built hook.
 
+    File arguments take a local path on the worker, a URL (``s3://``, ``gs://``, ``file://``,
+    ``memory://`` ... any scheme Airflow's object storage has a filesystem for) or an
+    ``ObjectStoragePath``; see :mod:`airflow_provider_predictionone.storage`.
+
     :param predictionone_conn_id: the Prediction One connection (secret key as password).
+    :param storage_conn_id: the connection for file URLs (e.g. an ``aws_default`` for ``s3://``);
+        default: the filesystem's default connection. An ``ObjectStoragePath`` keeps its own.
     """
 
-    def __init__(self, *, predictionone_conn_id: str = PredictionOneHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        predictionone_conn_id: str = PredictionOneHook.default_conn_name,
+        storage_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.predictionone_conn_id = predictionone_conn_id
+        self.storage_conn_id = storage_conn_id
+
+    def _file(self, name: str, value: Any, *, required: bool = False) -> Any:
+        """A file argument as the API layer takes it: a local path (str), an ``ObjectStoragePath``
+        (from a URL or given as one), or ``None`` when it is empty and optional."""
+        from airflow_provider_predictionone.api.files import is_storage_path
+        from airflow_provider_predictionone.storage import resolve_path
+
+        if is_storage_path(value):
+            return value
+        if required:
+            value = _require_text(name, value)
+        elif value is None or str(value).strip().lower() in _EMPTY_TEXTS:
+            return None
+        return resolve_path(value, param=name, conn_id=self.storage_conn_id)
 
     @cached_property
     def hook(self) -> PredictionOneHook:
@@ -274,13 +301,13 @@ class PredictionOneUploadDataOperator(PredictionOneLineageMixin, PredictionOneBa
         self.check_data = check_data
 
     def execute(self, context: Context) -> str:
-        training_file = _require_text("training_file", self.training_file)
+        training_file = self._file("training_file", self.training_file, required=True)
         column_info = (
             self.column_info
             if isinstance(self.column_info, Mapping)
-            else _require_text("column_info", self.column_info)
+            else self._file("column_info", self.column_info, required=True)
         )
-        evaluation_file = str(self.evaluation_file) if self.evaluation_file else None
+        evaluation_file = self._file("evaluation_file", self.evaluation_file)
         if self.target_column:
             check_target_in_file(training_file, str(self.target_column))  # before anything is created
         urls = self.client.upload_training_data(training_file, column_info, evaluation_file)
@@ -294,16 +321,17 @@ class PredictionOneUploadDataOperator(PredictionOneLineageMixin, PredictionOneBa
         return epid
 
 
-def check_target_in_file(training_file: str, target_column: str) -> None:
-    """Refuse a target column the local training file does not have, before any request."""
+def check_target_in_file(training_file: Any, target_column: str) -> None:
+    """Refuse a target column the training file (local or a storage path) does not have, before any request."""
     from airflow_provider_predictionone.api import files
     from airflow_provider_predictionone.api.config import _suggest
 
-    header = files.read_csv_header(files.UploadSource.of(training_file, param="training_file"), param="training_file")
+    source = files.UploadSource.of(training_file, param="training_file")
+    header = files.read_csv_header(source, param="training_file")
     if target_column not in header:
         raise PredictionOneConfigError(
             f"target_column={target_column!r}{_suggest(target_column, header)} is not a column of training_file "
-            f"({Path(training_file).name!r}); its columns are {header}. Use the header text exactly."
+            f"({source.name!r}); its columns are {header}. Use the header text exactly."
         )
 
 
@@ -351,7 +379,7 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
 
     When training finishes, the model id is resolved by the model name (spec 7.4; by default
     unique to DAG, task and run), the result archive is read for metrics (and kept at
-    ``result_path`` when given — a path on the worker that runs the task), and a summary is
+    ``result_path`` when given), and a summary is
     returned: ``external_process_id``, ``model_id``, ``model_name``, ``status``, ``metrics``,
     ``result_files``, ``result_path``.
 
@@ -370,7 +398,10 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
     :param timeout: seconds to wait at most (default 24 hours).
     :param deferrable: wait in the triggerer instead of a worker slot; default from
         ``[operators] default_deferrable``.
-    :param result_path: where to keep the result zip (optional). Templated.
+    :param result_path: where to keep the result zip (optional): a local path on the worker that runs
+        the task, or a URL / ``ObjectStoragePath``. The metrics are returned (XCom) either way; when a
+        later task needs the zip itself on a multi-worker deployment, use an object-store URL (e.g.
+        ``s3://bucket/results/{{ run_id }}.zip``), which every worker can read. Templated.
     """
 
     template_fields: Sequence[str] = (
@@ -569,11 +600,12 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
                 message=f"no model named {model_name!r} after training {job_id} finished",
             )
         context["ti"].xcom_push(key="model_id", value=model.model_id)
-        result_path = str(self.result_path) if self.result_path else None
+        destination = self._file("result_path", self.result_path)
+        result_path = None if destination is None else str(destination)
         metrics: dict[str, Any] = {}
         files: list[str] = []
         if status.result_url:
-            result = self.client.download_result(status.result_url, result_path)
+            result = download_result(self.client, status.result_url, destination)
             metrics, files = result.metrics, result.file_names
         summary = {
             "external_process_id": job_id,
@@ -601,7 +633,8 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
     :param model_id: the model behind the prediction API to retrain. Templated.
     :param training_file: the new training CSV. Templated.
     :param evaluation_file: optional evaluation CSV. Templated.
-    :param result_path: where to keep the result archive (optional). Templated.
+    :param result_path: where to keep the result archive (optional): a local path, or a URL /
+        ``ObjectStoragePath`` (use an object store when a task on another worker reads it). Templated.
     """
 
     template_fields: Sequence[str] = ("model_id", "training_file", "evaluation_file", "result_path")
@@ -636,14 +669,21 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
 
     def execute(self, context: Context) -> dict[str, Any]:
         model_id = _as_id("model_id", self.model_id)
-        training_file = _require_text("training_file", self.training_file)
+        training_file = self._file("training_file", self.training_file, required=True)
+        evaluation_file = self._file("evaluation_file", self.evaluation_file)
+        # A missing or unreadable file fails here, before any request (re-attaching included).
+        from airflow_provider_predictionone.api.files import UploadSource
+
+        for name, value in (("training_file", training_file), ("evaluation_file", evaluation_file)):
+            if value is not None:
+                UploadSource.of(value, param=name)
         ledger = JobLedger(context, "retrain")
         record = ledger.get()
         job_id = None
         if record and record.get("model_id") == model_id and record.get("job_id") and not record.get("damaged"):
             job_id = self._reattach(model_id, str(record["job_id"]), uploaded=bool(record.get("uploaded")))
         if job_id is None:
-            job_id = self._upload(ledger, model_id, training_file)
+            job_id = self._upload(ledger, model_id, training_file, evaluation_file)
             ledger.set({"model_id": model_id, "job_id": job_id, "uploaded": True})
             self.log.info("Uploaded retraining data for model %s: retrain_job_id %s.", model_id, job_id)
         context["ti"].xcom_push(key="retrain_job_id", value=job_id)
@@ -685,7 +725,7 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
         self.log.info("Re-attaching to retraining %s started by an earlier try (no duplicate).", job_id)
         return job_id
 
-    def _upload(self, ledger: JobLedger, model_id: int, training_file: str) -> str:
+    def _upload(self, ledger: JobLedger, model_id: int, training_file: Any, evaluation_file: Any = None) -> str:
         """Upload the data (which starts retraining) and return the job id.
 
         The upload is repeated by the client when it fails; a repeated upload after the service
@@ -700,12 +740,7 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
             ledger.set({"model_id": model_id, "job_id": new_id, "uploaded": False})
 
         try:
-            upload = self.client.upload_retrain_data(
-                model_id,
-                training_file,
-                str(self.evaluation_file) if self.evaluation_file else None,
-                on_job_id=record,
-            )
+            upload = self.client.upload_retrain_data(model_id, training_file, evaluation_file, on_job_id=record)
         except (PredictionOneUploadError, PredictionOneTransportError) as exc:
             if not started:
                 raise
@@ -739,10 +774,11 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
         return self._finish(context, job_id, model_id, status)
 
     def _finish(self, context: Context, job_id: str, model_id: int, status: RetrainStatus) -> dict[str, Any]:
-        result_path = str(self.result_path) if self.result_path else None
+        destination = self._file("result_path", self.result_path)
+        result_path = None if destination is None else str(destination)
         metrics: dict[str, Any] = {}
         if status.download_url:
-            metrics = self.client.download_result(status.download_url, result_path).metrics
+            metrics = download_result(self.client, status.download_url, destination).metrics
         new_model_id = status.model_id
         if new_model_id is not None:
             context["ti"].xcom_push(key="model_id", value=new_model_id)
@@ -757,6 +793,25 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
             "metrics": metrics,
             "result_path": result_path,
         }
+
+
+def download_result(client: PredictionOneClient, url: str, destination: Any) -> TrainingResult:
+    """Download a result archive and read its metrics, keeping it at ``destination`` when given.
+
+    A storage destination (object store) gets the archive streamed from a local temporary copy:
+    the download is complete and checked before anything is written to the store.
+    """
+    from airflow_provider_predictionone.api.files import copy_to_storage, is_storage_path
+
+    if not is_storage_path(destination):
+        return client.download_result(url, destination)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="predictionone-") as folder:
+        local = Path(folder) / "result.zip"
+        result = client.download_result(url, local)
+        copy_to_storage(local, destination)
+    return result
 
 
 _NOT_INTACT = "not received intact"

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_predictionone.api.contract import JobState
-from airflow_provider_predictionone.api.errors import JobTimeoutError
+from airflow_provider_predictionone.api.errors import JobTimeoutError, connection_not_found
 from airflow_provider_predictionone.compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
 from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 from airflow_provider_predictionone.triggers.predictionone import (
@@ -75,7 +75,13 @@ class _PredictionOneJobSensor(BaseSensorOperator):
         :raises JobFailedError: the job failed; the text carries the service's message.
         """
         job_id, model_id = self._job()
-        status = check_job(self.hook.get_conn(), self.kind, job_id, model_id)
+        try:
+            client = self.hook.get_conn()
+        except Exception as exc:
+            if type(exc).__name__ != "AirflowNotFoundException":  # the class moved between Airflow versions
+                raise
+            raise connection_not_found(self.predictionone_conn_id) from exc
+        status = check_job(client, self.kind, job_id, model_id)
         if status.state is not JobState.SUCCEEDED:
             return False
         self._on_success(context, status)

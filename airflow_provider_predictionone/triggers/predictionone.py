@@ -72,9 +72,12 @@ def normalize_job(kind: JobKind | str, job_id: Any, model_id: Any = None) -> tup
     """
     job_kind = _job_kind(kind)
     text = "" if job_id is None else str(job_id).strip()
-    if not text:
+    if text.lower() in {"", "none", "null"}:  # a template renders a missing param or XCom as "None"
         name = "external_process_id" if job_kind is JobKind.TRAIN else "retrain_job_id"
-        raise ValueError(f"The {job_kind.label} job id ({name}) is empty.")
+        raise ValueError(
+            f"The {job_kind.label} job id ({name}={job_id!r}) is empty. If it comes from a template or an XCom, "
+            "check that it renders to the job id: a missing param or XCom renders as 'None'."
+        )
     number: int | None = None
     if model_id is not None and model_id != "":
         try:
@@ -213,7 +216,12 @@ class PredictionOneJobTrigger(BaseTrigger):
     """Poll a Prediction One training or retraining job until it ends or a deadline passes.
 
     One async client is used for the whole wait; it re-issues an expired API key and retries
-    transient errors itself. The trigger fires exactly one event, a dict of primitives::
+    transient errors itself. Every trigger of the same connection in a triggerer shares that
+    client's HTTP connection pool and API key cache (see ``PredictionOneHook.get_async_conn``), so
+    a thousand waits use a few kept-alive connections and one key. A check starts every
+    ``poll_interval`` seconds (the time a check takes is not added to the interval).
+
+    The trigger fires exactly one event, a dict of primitives::
 
         {
             "status": "success" | "failed" | "timeout" | "error",
@@ -301,6 +309,7 @@ class PredictionOneJobTrigger(BaseTrigger):
             client = await hook.get_async_conn()
             async with client:
                 while True:
+                    polled = time.monotonic()
                     last = await self._fetch(client)
                     if (last.status, last.message) != logged:
                         logged = (last.status, last.message)
@@ -322,7 +331,9 @@ class PredictionOneJobTrigger(BaseTrigger):
                         self.log.warning("%s", text)
                         event = self._event(EVENT_TIMEOUT, last, text)
                         break
-                    delay = self.poll_interval
+                    # Polls start every poll_interval (the time a check takes is not added to it),
+                    # so a job's end is seen at most one interval after it happened.
+                    delay = self.poll_interval - (time.monotonic() - polled)
                     if self.end_time is not None:
                         delay = min(delay, self.end_time - now)
                     await asyncio.sleep(max(delay, 0.0))

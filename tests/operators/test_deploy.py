@@ -10,7 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, task
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.x
+    from airflow import DAG
+    from airflow.decorators import task
 
 from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.contract import JobState

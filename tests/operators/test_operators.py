@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, task
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.x
+    from airflow import DAG
+    from airflow.decorators import task
 
 from airflow_provider_predictionone.api.errors import JobFailedError, PredictionOneConfigError
 from airflow_provider_predictionone.operators import (
@@ -130,7 +135,7 @@ def test_upload_returns_the_process_id_and_checks_the_target(predictionone_conn:
     context = fake_context()
     epid = upload_op(target_column="プレミアム購入").execute(context)
     assert epid and context["ti"].xcoms["external_process_id"] == epid
-    with pytest.raises(PredictionOneConfigError, match="not a column of the uploaded training data"):
+    with pytest.raises(PredictionOneConfigError, match="not a column of training_file"):  # checked before upload
         upload_op(target_column="購入したか").execute(fake_context())
 
 

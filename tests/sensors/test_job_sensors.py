@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.errors import JobFailedError, PredictionOneError
+from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 from airflow_provider_predictionone.sensors import (
     MODEL_ID_XCOM_KEY,
     PredictionOneRetrainSensor,
@@ -232,9 +233,22 @@ def test_deferrable_sensor_returns_at_once_when_already_finished(
     assert training_sensor(job_id, deferrable=True).execute(context) is None
 
 
-@pytest.mark.usefixtures("connection")
-def test_deferrable_training_failure(start_training: Callable[..., str], context: dict[str, Any]) -> None:
-    job_id = start_training(FAILING_CONFIG)
+def test_deferrable_training_failure(
+    emulator_factory: Callable[..., Any],
+    secret_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    customers_csv: Any,
+    context: dict[str, Any],
+) -> None:
+    # The sensor's first check must find the job not yet failed: jobs stay queued for 1 s here, and the
+    # connection is read once beforehand (its first read imports Airflow's secrets code: ~1 s on Airflow 2
+    # and 3.0 on a loaded machine).
+    slow = emulator_factory(train_seconds=5, secret_keys=(secret_key,))
+    set_connection(monkeypatch, slow.url, secret_key)
+    PredictionOneHook().get_connection("predictionone_default")
+    with PredictionOneClient(secret_key, host=slow.url) as client:
+        urls = client.upload_training_data(customers_csv, COLUMNS)
+        job_id = client.create_model(urls.external_process_id, "failing", FAILING_CONFIG)
     sensor = training_sensor(job_id, deferrable=True)
     trigger, _deferred = deferred_trigger(sensor, context)
     payload = run_trigger(trigger)

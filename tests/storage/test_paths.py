@@ -63,6 +63,11 @@ class _SpyStream:
         self._reads.append(size if size is not None and size >= 0 else -1)
         return data
 
+    def readinto(self, buffer: Any) -> int:  # what the uploader reads with (reused buffers)
+        count = self._inner.readinto(buffer)
+        self._reads.append(len(buffer))
+        return int(count or 0)
+
     def read1(self, size: int = -1) -> bytes:  # what io.TextIOWrapper reads with
         reader = getattr(self._inner, "read1", self._inner.read)
         data = reader(size)

@@ -1,0 +1,208 @@
+"""Child process of ``waits.py``: wait for N training jobs in one of three ways, and measure it.
+
+* ``shared``: N :class:`PredictionOneJobTrigger` in ONE event loop, as a triggerer runs them
+  (``asyncio.gather`` over each trigger's first event); the hook hands every trigger a client of
+  one shared connection pool and key cache.
+* ``before``: the same triggers, but each builds its own client and ``httpx`` pool with httpx's
+  default limits, as version 0.1.0 did (per-trigger pool, keep-alive 5 s, one key per trigger).
+* ``poke``: N threads, each one "worker slot" running a poke-mode
+  :class:`PredictionOneTrainingSensor`: its own hook and sync client, ``poke()`` then
+  ``time.sleep(poke_interval)`` until the job is done (what ``BaseSensorOperator.execute`` does).
+
+The process imports everything, prints ``ready``, waits for ``go`` on stdin (so that every mode
+starts at the same moment), runs, and writes a JSON result file: wall and CPU time (sampled every
+second), peak RSS, and when each job's end was noticed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def proc_status() -> dict[str, int]:
+    found: dict[str, int] = {}
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM", "Threads"):
+                found[name] = int(value.split()[0])
+    return found
+
+
+class Sampler(threading.Thread):
+    """(wall, process CPU) every ``period`` seconds."""
+
+    def __init__(self, period: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.period = period
+        self.samples: list[tuple[float, float]] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self.samples.append((time.time(), time.process_time()))
+            self.stop_event.wait(self.period)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join()
+        self.samples.append((time.time(), time.process_time()))
+
+
+def run_triggers(jobs: list[str], poll: float, deadline: float, before: bool) -> dict[str, Any]:
+    from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger
+
+    if before:
+        import httpx
+
+        from airflow_provider_predictionone.api import client as client_module
+        from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+
+        def old_pool(connect_timeout: float, read_timeout: float, verify: Any, **_: Any) -> Any:
+            # what AsyncPredictionOneClient built for every trigger in 0.1.0: httpx's default limits
+            return httpx.AsyncClient(timeout=httpx.Timeout(read_timeout, connect=connect_timeout), verify=verify)
+
+        client_module.new_async_http_client = old_pool  # type: ignore[assignment]
+        original = PredictionOneHook.get_async_conn
+
+        async def unshared(self: Any, *, shared: bool = True) -> Any:
+            return await original(self, shared=False)
+
+        PredictionOneHook.get_async_conn = unshared  # type: ignore[method-assign]
+
+    noticed: dict[str, float] = {}
+    outcome: dict[str, str] = {}
+
+    async def wait(job: str) -> None:
+        trigger = PredictionOneJobTrigger(
+            kind="train",
+            job_id=job,
+            predictionone_conn_id="predictionone_default",
+            poll_interval=poll,
+            end_time=deadline,
+        )
+        events = trigger.run()
+        event = await anext(events)
+        noticed[job] = time.time()
+        payload = event.payload
+        status = payload["status"]
+        outcome[job] = status if status == "success" else f"{status}: {payload['message']}"
+        await events.aclose()
+
+    async def everything() -> None:
+        await asyncio.gather(*(wait(job) for job in jobs))
+
+    asyncio.run(everything())
+    return {"noticed": noticed, "outcome": outcome}
+
+
+def run_poke(jobs: list[str], poll: float, deadline: float) -> dict[str, Any]:
+    from airflow_provider_predictionone.sensors.predictionone import PredictionOneTrainingSensor
+
+    noticed: dict[str, float] = {}
+    outcome: dict[str, str] = {}
+
+    def slot(index: int, job: str) -> None:
+        sensor = PredictionOneTrainingSensor(
+            task_id=f"wait_{index}", external_process_id=job, poke_interval=poll, mode="poke", deferrable=False
+        )
+        try:
+            while not sensor.poke({}):  # type: ignore[arg-type]
+                if time.time() + poll > deadline:
+                    outcome[job] = "timeout"
+                    return
+                time.sleep(poll)
+            noticed[job] = time.time()
+            outcome[job] = "success"
+        except Exception as exc:
+            outcome[job] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+
+    threads = [threading.Thread(target=slot, args=(i, job), daemon=True) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"noticed": noticed, "outcome": outcome}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=("shared", "before", "poke"), required=True)
+    parser.add_argument("--poll", type=float, default=30.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--log", default=os.devnull)
+    parser.add_argument("--pool-size", type=int, default=0, help="override the shared pool's size (experiments)")
+    parser.add_argument("--profile", default="", help="write cProfile stats of the waits to this file")
+    args = parser.parse_args()
+
+    # Import what the waits need before the clock starts (a triggerer / worker has it loaded).
+    import importlib
+
+    for name in ("airflow_provider_predictionone.sensors.predictionone", "airflow_provider_predictionone.api.client"):
+        importlib.import_module(name)
+    if args.mode != "poke":
+        importlib.import_module("httpx")
+    if args.pool_size:
+        from airflow_provider_predictionone.api.client import shared_async_clients
+
+        shared_async_clients.max_connections = args.pool_size
+
+    idle = proc_status()
+    print("ready", flush=True)
+    jobs: list[str] = json.loads(sys.stdin.readline())["jobs"]
+    # From here on the process's output (the triggers' and sensors' logs) goes to a file, as on a
+    # triggerer or worker; nobody reads the pipe any more.
+    with open(args.log, "ab") as log_file:
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+    sampler = Sampler()
+    sampler.start()
+    started, cpu_started = time.time(), time.process_time()
+    usage_started = resource.getrusage(resource.RUSAGE_SELF)
+    deadline = started + args.timeout
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    if args.mode == "poke":
+        result = run_poke(jobs, args.poll, deadline)
+    else:
+        result = run_triggers(jobs, args.poll, deadline, before=args.mode == "before")
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    sampler.stop()
+    status = proc_status()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result.update(
+        {
+            "mode": args.mode,
+            "started": started,
+            "wall": time.time() - started,
+            "cpu": time.process_time() - cpu_started,
+            "user": usage.ru_utime - usage_started.ru_utime,
+            "system": usage.ru_stime - usage_started.ru_stime,
+            "samples": sampler.samples,
+            "rss_idle_kib": idle.get("VmRSS", 0),
+            "rss_peak_kib": status.get("VmHWM", 0),
+            "rss_end_kib": status.get("VmRSS", 0),
+        }
+    )
+    Path(args.out).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""DAG parse cost of the provider (issue 6, item 2).
+
+What a DAG file pays for importing the provider, on top of ``import airflow.sdk``: each run is a
+fresh interpreter started with ``python -X importtime`` that imports ``airflow.sdk`` and then the
+provider's modules. Two numbers per run, medians reported:
+
+* *wall*: ``time.perf_counter()`` around the provider imports, in the same process;
+* *importtime*: the sum of the ``-X importtime`` self times of every module imported after
+  ``airflow.sdk`` (i.e. everything the provider pulls in that Airflow had not loaded yet).
+
+Then a last interpreter constructs every operator, sensor and trigger with ``socket.connect`` and
+connection lookups patched to raise: the constructors must make no network call and no lookup.
+
+Usage: ``python benchmarks/parse_cost.py [--runs 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PYTHON, child_env, machine_line, median, table, verdict
+
+TARGET_MS = 30.0
+PKG = "airflow_provider_predictionone"
+SCENARIOS = {
+    "operators only (a typical DAG file)": [f"{PKG}.operators"],
+    "every public module": [PKG, f"{PKG}.hooks.predictionone", f"{PKG}.operators", f"{PKG}.sensors", f"{PKG}.triggers"],
+}
+MARK = "PARSE_COST_RESULT "
+
+_CHILD = r"""
+import json, sys, time
+modules = json.loads(sys.argv[1])
+t0 = time.perf_counter()
+import airflow.sdk
+t1 = time.perf_counter()
+before = set(sys.modules)
+for name in modules:
+    exec(f"import {name}")  # an import statement: -X importtime does not see importlib.import_module
+t2 = time.perf_counter()
+new = sorted(set(sys.modules) - before)
+print("MARK" + json.dumps({"sdk_ms": (t1 - t0) * 1000, "provider_ms": (t2 - t1) * 1000, "new": new}), flush=True)
+""".replace("MARK", MARK)
+
+_CONSTRUCT = r"""
+import json, socket, time
+calls = {"connect": 0, "get_connection": 0, "aget_connection": 0}
+def refuse(kind):
+    def fail(*args, **kwargs):
+        calls[kind] += 1
+        raise AssertionError(kind + " during construction")
+    return fail
+socket.socket.connect = refuse("connect")
+socket.socket.connect_ex = refuse("connect")
+from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+from airflow_provider_predictionone import compat
+PredictionOneHook.get_connection = classmethod(refuse("get_connection"))
+PredictionOneHook.aget_connection = classmethod(refuse("aget_connection"))
+compat.aget_connection = refuse("aget_connection")
+from airflow_provider_predictionone.operators import (
+    PredictionOneRetrainModelOperator, PredictionOneSwitchModelOperator,
+    PredictionOneTrainModelOperator, PredictionOneUploadDataOperator)
+from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
+from airflow_provider_predictionone.triggers import PredictionOneJobTrigger
+built = [
+    PredictionOneUploadDataOperator(task_id="u", training_file="t.csv", column_info={"a": "float", "b": "string"}),
+    PredictionOneTrainModelOperator(task_id="t", external_process_id="x", target_column="b",
+                                    prediction_type="binary_classification", positive_value="1"),
+    PredictionOneTrainModelOperator(task_id="t2", external_process_id="x", target_column="b",
+                                    prediction_type="binary_classification", positive_value="1", deferrable=True),
+    PredictionOneRetrainModelOperator(task_id="r", model_id=1, training_file="t.csv"),
+    PredictionOneSwitchModelOperator(task_id="s", model_id=1, retrain_job_id="j"),
+    PredictionOneTrainingSensor(task_id="ts", external_process_id="x"),
+    PredictionOneRetrainSensor(task_id="rs", retrain_job_id="j", model_id=1, deferrable=True),
+    PredictionOneJobTrigger(kind="train", job_id="x", predictionone_conn_id="c", poll_interval=30,
+                            end_time=time.time() + 60),
+]
+try:
+    from airflow_provider_predictionone.triggers.classifier import PredictionOneClassifierTrigger
+except ImportError:
+    pass
+else:
+    built.append(PredictionOneClassifierTrigger(classifier_id="c", predictionone_conn_id="c", target="running",
+                                                poll_interval=30, end_time=None))
+for item in built:
+    if hasattr(item, "serialize"):
+        item.serialize()
+print("MARK" + json.dumps({"built": [type(b).__name__ for b in built], **calls}), flush=True)
+""".replace("MARK", MARK)
+
+
+def _importtime(stderr: str) -> tuple[float, list[tuple[str, float, float, int]]]:
+    """Sum of self times (ms) after the top-level ``airflow.sdk`` entry, and those entries."""
+    entries: list[tuple[str, float, float, int]] = []
+    started = False
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        head, cumulative_us, name = line.split("|", 2)
+        self_us = head.split(":", 1)[1]
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        module = name.strip()
+        if not started:
+            started = module == "airflow.sdk" and depth == 0
+            continue
+        entries.append((module, float(self_us) / 1000, float(cumulative_us) / 1000, depth))
+    return sum(e[1] for e in entries), entries
+
+
+def measure(modules: list[str], runs: int, env: dict[str, str]) -> dict[str, object]:
+    walls, sums, sdk = [], [], []
+    per_module: dict[str, list[float]] = defaultdict(list)
+    new_modules: list[str] = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [PYTHON, "-X", "importtime", "-c", _CHILD, json.dumps(modules)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+            check=True,
+        )
+        result = json.loads(next(x for x in done.stdout.splitlines() if x.startswith(MARK))[len(MARK) :])
+        total, entries = _importtime(done.stderr)
+        walls.append(result["provider_ms"])
+        sdk.append(result["sdk_ms"])
+        sums.append(total)
+        new_modules = result["new"]
+        # cumulative time of each module that a provider module imported directly
+        parents: list[str] = []
+        for module, _self, cumulative, depth in reversed(entries):
+            parents = parents[:depth]
+            parent = parents[-1] if parents else ""
+            if not module.startswith(PKG) and (parent.startswith(PKG) or depth == 0):
+                per_module[module].append(cumulative)
+            elif module.startswith(PKG):
+                per_module[module + " (self)"].append(_self)
+            parents.append(module)
+    heavy = sorted(((median(v), k) for k, v in per_module.items()), reverse=True)[:8]
+    return {
+        "wall": median(walls),
+        "importtime": median(sums),
+        "sdk": median(sdk),
+        "walls": walls,
+        "sums": sums,
+        "heavy": heavy,
+        "new": new_modules,
+    }
+
+
+def construct(env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run(
+        [PYTHON, "-c", _CONSTRUCT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
+    lines = [x for x in done.stdout.splitlines() if x.startswith(MARK)]
+    if not lines:
+        return {"error": (done.stderr or done.stdout)[-2000:]}
+    return json.loads(lines[0][len(MARK) :])
+
+
+def _envs(home: str, pycache: str) -> dict[str, dict[str, str]]:
+    warm = child_env(AIRFLOW_HOME=home, PYTHONPYCACHEPREFIX=pycache)
+    warm.pop("PYTHONDONTWRITEBYTECODE", None)
+    cold = child_env(AIRFLOW_HOME=home, PYTHONDONTWRITEBYTECODE="1")
+    cold.pop("PYTHONPYCACHEPREFIX", None)
+    return {"warm": warm, "cold": cold}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=9, help="fresh interpreters per scenario (median reported)")
+    parser.add_argument(
+        "--cold-runs", type=int, default=3, help="runs without bytecode caches (every module only; 0 to skip)"
+    )
+    args = parser.parse_args()
+    print(f"# DAG parse cost ({machine_line()}; medians of {args.runs} fresh interpreters per row)\n")
+    with (
+        tempfile.TemporaryDirectory(prefix="p1-bench-airflow-home-") as home,
+        tempfile.TemporaryDirectory(prefix="p1-bench-pycache-") as pycache,
+    ):
+        envs = _envs(home, pycache)
+        every = SCENARIOS["every public module"]
+        # warm-up: writes the bytecode cache (as an installed package has) and Airflow's config
+        subprocess.run([PYTHON, "-c", _CHILD, json.dumps(every)], env=envs["warm"], capture_output=True, check=True)
+        plan = [(label, modules, "warm", args.runs) for label, modules in SCENARIOS.items()]
+        if args.cold_runs > 0:
+            plan.append(("every public module, no .pyc (compiled from source)", every, "cold", args.cold_runs))
+        rows, details = [], []
+        for label, modules, mode, runs in plan:
+            result = measure(modules, runs, envs[mode])
+            extra = max(float(result["wall"]), float(result["importtime"]))  # type: ignore[arg-type]
+            target = f"<= {TARGET_MS:.0f} ms" if mode == "warm" else "(information)"
+            rows.append(
+                [
+                    label,
+                    f"{result['sdk']:.0f} ms",
+                    f"{result['wall']:.1f} ms",
+                    f"{result['importtime']:.1f} ms",
+                    f"{min(result['walls']):.1f} ms",  # type: ignore[call-overload]
+                    target,
+                    verdict(extra <= TARGET_MS) if mode == "warm" else "",
+                ]
+            )
+            details.append((label, result))
+        print(
+            table(
+                [
+                    "scenario",
+                    "import airflow.sdk",
+                    "extra (wall)",
+                    "extra (importtime)",
+                    "fastest run (wall)",
+                    "target (median)",
+                    "",
+                ],
+                rows,
+                "Import cost over `import airflow.sdk` (bytecode cached unless stated)",
+            )
+        )
+        for label, result in details:
+            walls = ", ".join(f"{w:.1f}" for w in result["walls"])  # type: ignore[attr-defined]
+            sums = ", ".join(f"{w:.1f}" for w in result["sums"])  # type: ignore[attr-defined]
+            print(f"\n{label}:\n  runs: wall [{walls}] ms; importtime [{sums}] ms")
+            third_party = [m for m in result["new"] if not m.startswith(PKG)]  # type: ignore[attr-defined]
+            print(f"  modules loaded besides the provider's: {', '.join(third_party) or 'none'}")
+            heavy = ", ".join(f"{name} {ms:.1f}" for ms, name in result["heavy"])  # type: ignore[attr-defined]
+            print(f"  heaviest (median ms; 'self' = the module's own code): {heavy}")
+        built = construct(envs["warm"])
+    print()
+    if "error" in built:
+        print("Constructing the operators failed:\n" + str(built["error"]))
+        return 1
+    lookups = int(built["get_connection"]) + int(built["aget_connection"])  # type: ignore[call-overload]
+    print(
+        table(
+            ["constructed", "socket connects", "connection lookups", "target", ""],
+            [
+                [
+                    ", ".join(built["built"]),  # type: ignore[arg-type]
+                    built["connect"],
+                    lookups,
+                    "0 and 0",
+                    verdict(int(built["connect"]) + lookups == 0),  # type: ignore[call-overload]
+                ]
+            ],
+            "Constructors: no network call, no connection lookup",
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
