@@ -161,6 +161,16 @@ def update_doc(records: list[Refusal]) -> None:
     DOC.write_text(text[:start] + TABLE_HEADER + "\n".join(table_rows(records + kept)) + text[end:], encoding="utf-8")
 
 
+def _as_documented(record: Refusal) -> Refusal:
+    """The table shows the newest Airflow; Airflow 2's operator metaclass raises a missing keyword
+    argument as ``AirflowException`` (same message) where Airflow 3 raises ``TypeError``."""
+    from airflow_provider_predictionone.compat import AIRFLOW_V3
+
+    if not AIRFLOW_V3 and record.error == "AirflowException" and record.message.startswith("missing keyword argument"):
+        return Refusal(record.case, record.when, "TypeError", record.message)
+    return record
+
+
 @pytest.fixture(scope="session")
 def _report() -> Iterator[list[Refusal]]:
     yield _ALL
@@ -173,7 +183,7 @@ def _report() -> Iterator[list[Refusal]]:
         update_doc(_ALL)
         return
     rows = documented()
-    stale = [r.case for r in _ALL if rows.get(r.case) != r]
+    stale = [r.case for r in _ALL if rows.get(r.case) not in (r, _as_documented(r))]
     if stale:
         pytest.fail(
             f"docs/bad-input.md does not show these cases as they behave now: {stale}. "
