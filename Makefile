@@ -6,10 +6,9 @@ AIRFLOW_VERSION ?= 3.3.2
 CONSTRAINTS ?= constraints/airflow-$(AIRFLOW_VERSION)-py3.txt
 BIN := $(VENV)/bin
 # `make test` runs the whole suite on the newest Airflow ($(VENV), with ruff and the browser test) and
-# on each version listed here, in .venv-airflow-<version> pinned by constraints/airflow-<version>-py3.txt.
-# The suite does not pass on 2.11.2 and 3.0.2 yet (issue 7 is open), so CI runs the newest only; try
-# them with `make test OLDER_AIRFLOW_VERSIONS="2.11.2 3.0.2"` or `make test-airflow-2.11.2`.
-OLDER_AIRFLOW_VERSIONS ?=
+# on each of these, in .venv-airflow-<version> pinned by constraints/airflow-<version>-py3.txt:
+# the newest 2.x and the oldest supported 3.0 (README "Supported versions").
+OLDER_AIRFLOW_VERSIONS ?= 2.11.2 3.0.2
 
 .PHONY: venv test test-newest lint demo emulator clean
 

@@ -24,7 +24,8 @@ def test_local_paths_stay_local_and_urls_become_object_storage_paths(tmp_path: P
     assert resolve_path(None, param="input_file") is None and resolve_path("  ", param="input_file") is None
     for url in ("memory://bucket/a.csv", f"file://{tmp_path}/a.csv"):
         path = resolve_path(url, param="input_file")
-        assert isinstance(path, ObjectStoragePath) and str(path) == url
+        # universal-pathlib < 0.3 (Airflow 2.11, 3.0) writes memory://bucket as memory:///bucket
+        assert isinstance(path, ObjectStoragePath) and str(path) in (url, url.replace("memory://", "memory:///"))
     given = ObjectStoragePath(f"file://{tmp_path}/b.csv")
     assert resolve_path(given, param="input_file") is given  # passed through (keeps its conn_id)
     assert files.is_storage_path(given) and not files.is_storage_path(tmp_path) and not files.is_storage_path("x")

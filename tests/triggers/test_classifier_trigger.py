@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import time
@@ -28,6 +27,7 @@ from airflow_provider_predictionone.triggers.classifier import (
     wait_for_classifier,
 )
 from tests.triggers.job_fixtures import free_port, run_trigger, set_connection, wait_for_training
+from tests.triggers.loop_check import run_with_first_request_held
 
 CONN_ID = "predictionone_default"
 
@@ -223,7 +223,7 @@ def test_deadline_gives_timeout(new_classifier: Callable[[], str], emulator: Any
     classifier_id = new_classifier()
     emulator.reset_request_counts()
     started = time.monotonic()
-    payload = run_trigger(make_trigger(classifier_id, deadline=0.5, poll_interval=60))
+    payload = run_trigger(make_trigger(classifier_id, deadline=3, poll_interval=60))
     assert time.monotonic() - started < 60  # the 60 s sleep was cut short at the deadline
     assert payload["status"] == "timeout"
     assert payload["classifier_status"] == "building"
@@ -265,20 +265,10 @@ def test_trigger_does_not_block_the_event_loop(
         raise AssertionError("the trigger used the blocking requests client")
 
     monkeypatch.setattr(requests.Session, "request", no_sync_http)
-    ticks = 0
-
-    async def scenario() -> dict[str, Any]:
-        nonlocal ticks
-        trigger_task = asyncio.ensure_future(anext(make_trigger(classifier_id, poll_interval=0.2).run()))
-        while not trigger_task.done():
-            ticks += 1
-            await asyncio.sleep(0.01)
-        return trigger_task.result().payload
-
-    started = time.monotonic()
-    payload = asyncio.run(scenario())
+    trigger = make_trigger(classifier_id, poll_interval=0.2)
+    payload, loop_was_free = run_with_first_request_held(emulator, trigger, monkeypatch)
+    assert loop_was_free, "the event loop was blocked while the trigger's first request was in flight"
     assert payload["status"] == "success"
-    assert ticks >= (time.monotonic() - started) / 0.01 * 0.3
 
 
 @pytest.mark.usefixtures("connection")
