@@ -13,30 +13,24 @@ status is read in one place, :func:`classifier_outcome`, shared by:
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_predictionone.api.errors import JobFailedError, JobTimeoutError, PredictionOneError
-from airflow_provider_predictionone.compat import BaseTrigger, TriggerEvent
-from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 from airflow_provider_predictionone.triggers.predictionone import (
-    EVENT_ERROR,
     EVENT_FAILED,
-    EVENT_STATUSES,
     EVENT_SUCCESS,
-    EVENT_TIMEOUT,
+    NOTHING_LOGGED,
+    PollingTrigger,
+    raise_for_event,
+    read_event,
 )
 
 if TYPE_CHECKING:
     from airflow_provider_predictionone.api.client import AsyncPredictionOneClient, PredictionOneClient
     from airflow_provider_predictionone.api.models import Classifier
-
-_NOTHING_LOGGED = object()
 
 
 class ClassifierTarget(str, enum.Enum):
@@ -198,7 +192,7 @@ def wait_for_classifier(
     cid = _classifier_id(classifier_id)
     logger = log if log is not None else logging.getLogger(__name__)
     deadline = time.monotonic() + float(timeout)
-    logged: object = _NOTHING_LOGGED
+    logged: object = NOTHING_LOGGED
     while True:
         reached, classifier = check_classifier(client, cid, goal)
         seen = _seen(classifier)
@@ -230,40 +224,25 @@ def classifier_event_result(event: Any, *, expected_classifier_id: str) -> dict[
     :raises PredictionOneError: ``"error"`` (polling raised; the text is the event's message), or the
         event is malformed (not a dict, another prediction API, an unknown status).
     """
-    if not isinstance(event, dict):
-        raise PredictionOneError(
-            f"Malformed Prediction One trigger event: expected a dict, got {type(event).__name__}."
-        )
-    classifier_id = event.get("classifier_id")
-    if classifier_id is None or str(classifier_id) != str(expected_classifier_id):
-        raise PredictionOneError(
-            f"The Prediction One trigger event is for prediction API {classifier_id!r}, but the task waits for "
-            f"{expected_classifier_id!r}."
-        )
-    status = event.get("status")
-    message = event.get("message")
-    message = "" if message is None else str(message)
-    if status == EVENT_SUCCESS:
-        return event
-    if status == EVENT_FAILED:
-        raw = event.get("classifier_status")
+    subject = f"prediction API {expected_classifier_id!r}"
+    checked = read_event(event, id_key="classifier_id", expected_id=expected_classifier_id, noun="prediction API")
+    classifier_id = str(expected_classifier_id)
+
+    def failed(message: str) -> PredictionApiFailedError:
+        raw = checked.get("classifier_status")
         text = message or f"Prediction One prediction API {classifier_id} failed (status {raw!r})."
-        raise PredictionApiFailedError(text, status=raw, message=message or None)
-    if status == EVENT_TIMEOUT:
-        raise JobTimeoutError(message or f"Prediction One prediction API {classifier_id} did not change in time.")
-    if status == EVENT_ERROR:
-        raise PredictionOneError(message or f"Checking Prediction One prediction API {classifier_id} failed.")
-    raise PredictionOneError(
-        f"Malformed Prediction One trigger event for prediction API {classifier_id!r}: unknown status {status!r} "
-        f"(expected one of {sorted(EVENT_STATUSES)})."
+        return PredictionApiFailedError(text, status=raw, message=message or None)
+
+    return raise_for_event(
+        checked,
+        subject=subject,
+        failed=failed,
+        timeout_text=f"Prediction One prediction API {classifier_id} did not change in time.",
+        error_text=f"Checking Prediction One prediction API {classifier_id} failed.",
     )
 
 
-def _deadline_text(end_time: float) -> str:
-    return datetime.fromtimestamp(end_time, tz=timezone.utc).isoformat(timespec="seconds")
-
-
-class PredictionOneClassifierTrigger(BaseTrigger):
+class PredictionOneClassifierTrigger(PollingTrigger):
     """Poll a Prediction One prediction API until it is running or stopped, or a deadline passes.
 
     Get Classifier is called with the async client (spec 7.7: the list, filtered by id); it
@@ -299,16 +278,10 @@ class PredictionOneClassifierTrigger(BaseTrigger):
         poll_interval: float,
         end_time: float | None,
     ) -> None:
-        super().__init__()
+        super().__init__(predictionone_conn_id=predictionone_conn_id, poll_interval=poll_interval, end_time=end_time)
         self.classifier_id = _classifier_id(classifier_id)
         self.target = normalize_target(target)
-        if not predictionone_conn_id:
-            raise ValueError("predictionone_conn_id is empty.")
-        self.predictionone_conn_id = str(predictionone_conn_id)
-        self.poll_interval = float(poll_interval)
-        if self.poll_interval < 0:
-            raise ValueError(f"poll_interval must not be negative, got {poll_interval!r}.")
-        self.end_time = None if end_time is None else float(end_time)
+        self._last_status: str | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The classpath and the keyword arguments, primitives only."""
@@ -323,58 +296,35 @@ class PredictionOneClassifierTrigger(BaseTrigger):
             },
         )
 
-    def _event(self, status: str, classifier_status: str | None, message: str) -> dict[str, Any]:
+    @property
+    def label(self) -> str:
+        """``Prediction One prediction API <id>``."""
+        return f"Prediction One prediction API {self.classifier_id}"
+
+    async def check(self, client: AsyncPredictionOneClient) -> tuple[str | None, str]:
+        """Read the prediction API once (:func:`classifier_outcome`)."""
+        classifier = await client.get_classifier(self.classifier_id)
+        self._last_status = None if classifier is None else classifier.status
+        self.log_change(_seen(classifier), describe_classifier(self.classifier_id, classifier))
+        outcome = classifier_outcome(classifier, self.target)
+        if outcome == EVENT_FAILED:
+            text = _failed_text(self.classifier_id, self.target, self._last_status)
+            self.log.error("%s", text)
+            return EVENT_FAILED, text
+        return (EVENT_SUCCESS, "") if outcome == EVENT_SUCCESS else (None, "")
+
+    def timeout_text(self) -> str:
+        """``... did not become running before the deadline ...; last status ...``."""
+        return (
+            f"{self.label} did not become {self.target.label} before the deadline {self.deadline_text()}; "
+            f"last status {self._last_status!r}."
+        )
+
+    def event(self, status: str, message: str) -> dict[str, Any]:
+        """The payload described in the class docstring."""
         return {
             "status": status,
             "classifier_id": self.classifier_id,
-            "classifier_status": classifier_status,
+            "classifier_status": self._last_status,
             "message": message,
         }
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the prediction API reaches the target or fails, the deadline passes, or checking raises."""
-        label = f"Prediction One prediction API {self.classifier_id}"
-        last_status: str | None = None
-        logged: object = _NOTHING_LOGGED
-        try:
-            hook = PredictionOneHook(self.predictionone_conn_id)
-            client: AsyncPredictionOneClient = await hook.get_async_conn()
-            async with client:
-                while True:
-                    polled = time.monotonic()
-                    classifier = await client.get_classifier(self.classifier_id)
-                    last_status = None if classifier is None else classifier.status
-                    seen = _seen(classifier)
-                    if seen != logged:
-                        logged = seen
-                        self.log.info("%s", describe_classifier(self.classifier_id, classifier))
-                    outcome = classifier_outcome(classifier, self.target)
-                    if outcome == EVENT_SUCCESS:
-                        event = self._event(EVENT_SUCCESS, last_status, "")
-                        break
-                    if outcome == EVENT_FAILED:
-                        text = _failed_text(self.classifier_id, self.target, last_status)
-                        self.log.error("%s", text)
-                        event = self._event(EVENT_FAILED, last_status, text)
-                        break
-                    now = time.time()
-                    if self.end_time is not None and now >= self.end_time:
-                        text = (
-                            f"{label} did not become {self.target.label} before the deadline "
-                            f"{_deadline_text(self.end_time)}; last status {last_status!r}."
-                        )
-                        self.log.warning("%s", text)
-                        event = self._event(EVENT_TIMEOUT, last_status, text)
-                        break
-                    # Checks start every poll_interval (the time a check takes is not added to it).
-                    delay = self.poll_interval - (time.monotonic() - polled)
-                    if self.end_time is not None:
-                        delay = min(delay, self.end_time - now)
-                    await asyncio.sleep(max(delay, 0.0))
-        except Exception as exc:
-            # The client already retried transient errors; what reaches here is final.
-            detail = str(exc) if isinstance(exc, PredictionOneError) else f"{type(exc).__name__}: {exc}"
-            text = f"Could not check {label}: {detail}"
-            self.log.error("%s", text)
-            event = self._event(EVENT_ERROR, last_status, text)
-        yield TriggerEvent(event)

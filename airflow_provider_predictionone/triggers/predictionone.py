@@ -16,7 +16,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Union
 
@@ -176,50 +176,169 @@ def job_event_result(
     :raises PredictionOneError: ``"error"`` (polling raised; the text is the event's message), or the
         event is malformed (not a dict, another job, another kind, an unknown status).
     """
-    if not isinstance(event, dict):
-        raise PredictionOneError(
-            f"Malformed Prediction One trigger event: expected a dict, got {type(event).__name__}."
-        )
-    job_id = event.get("job_id")
-    if job_id is None or str(job_id) != str(expected_job_id):
-        raise PredictionOneError(
-            f"The Prediction One trigger event is for job {job_id!r}, but the task waits for job {expected_job_id!r}."
-        )
-    kind = event.get("kind")
+    subject = f"job {expected_job_id!r}"
+    checked = read_event(event, id_key="job_id", expected_id=expected_job_id, noun="job")
+    kind = checked.get("kind")
     if expected_kind is not None and kind != _job_kind(expected_kind).value:
         raise PredictionOneError(
             f"The Prediction One trigger event is for a {kind!r} job, but the task waits for a "
             f"{_job_kind(expected_kind).value!r} job."
         )
+    job_id = str(expected_job_id)
+    return raise_for_event(
+        checked,
+        subject=subject,
+        failed=lambda message: _failed_error(kind, job_id, checked.get("job_status"), message),
+        timeout_text=f"Prediction One job {job_id} did not finish before the deadline.",
+        error_text=f"Checking Prediction One job {job_id} failed.",
+    )
+
+
+def read_event(event: Any, *, id_key: str, expected_id: Any, noun: str) -> dict[str, Any]:
+    """The event of one of this package's triggers, checked to be a dict about ``expected_id``.
+
+    :param id_key: the payload key holding the id (``job_id``, ``classifier_id``).
+    :param noun: what the id names, in messages (``job``, ``prediction API``).
+    :raises PredictionOneError: the event is not a dict, or it is about another id.
+    """
+    if not isinstance(event, dict):
+        raise PredictionOneError(
+            f"Malformed Prediction One trigger event: expected a dict, got {type(event).__name__}."
+        )
+    got = event.get(id_key)
+    if got is None or str(got) != str(expected_id):
+        raise PredictionOneError(
+            f"The Prediction One trigger event is for {noun} {got!r}, but the task waits for {noun} {expected_id!r}."
+        )
+    return event
+
+
+def raise_for_event(
+    event: dict[str, Any],
+    *,
+    subject: str,
+    failed: Callable[[str], Exception],
+    timeout_text: str,
+    error_text: str,
+) -> dict[str, Any]:
+    """Return a ``success`` event; raise the matching exception for any other ``status``.
+
+    :param failed: builds the exception for ``failed`` from the event's message.
+    :param timeout_text: the :class:`JobTimeoutError` text when the event carries no message.
+    :param error_text: the :class:`PredictionOneError` text when an ``error`` event carries none.
+    """
     status = event.get("status")
     message = event.get("message")
     message = "" if message is None else str(message)
     if status == EVENT_SUCCESS:
         return event
     if status == EVENT_FAILED:
-        raise _failed_error(kind, str(job_id), event.get("job_status"), message)
+        raise failed(message)
     if status == EVENT_TIMEOUT:
-        raise JobTimeoutError(message or f"Prediction One job {job_id} did not finish before the deadline.")
+        raise JobTimeoutError(message or timeout_text)
     if status == EVENT_ERROR:
-        raise PredictionOneError(message or f"Checking Prediction One job {job_id} failed.")
+        raise PredictionOneError(message or error_text)
     raise PredictionOneError(
-        f"Malformed Prediction One trigger event for job {job_id!r}: unknown status {status!r} "
+        f"Malformed Prediction One trigger event for {subject}: unknown status {status!r} "
         f"(expected one of {sorted(EVENT_STATUSES)})."
     )
 
 
-def _deadline_text(end_time: float) -> str:
-    return datetime.fromtimestamp(end_time, tz=timezone.utc).isoformat(timespec="seconds")
+NOTHING_LOGGED = object()
 
 
-class PredictionOneJobTrigger(BaseTrigger):
+class PollingTrigger(BaseTrigger):
+    """The poll loop shared by this package's triggers (jobs and prediction APIs).
+
+    One async client serves the whole wait; it re-issues an expired API key and retries transient
+    errors itself. Every trigger of the same connection in a triggerer shares that client's HTTP
+    connection pool and API key cache (see ``PredictionOneHook.get_async_conn``), so a thousand
+    waits use a few kept-alive connections and one key. A check starts every ``poll_interval``
+    seconds (the time a check takes is not added to it), so an end is seen at most one interval
+    after it happened; the check at the deadline is the last. Exactly one event is fired.
+
+    Subclasses give :attr:`label`, :meth:`check`, :meth:`timeout_text` and :meth:`event`.
+
+    :param predictionone_conn_id: the Prediction One connection.
+    :param poll_interval: seconds between two checks.
+    :param end_time: absolute deadline in epoch seconds (``time.time()``); ``None`` waits forever.
+    """
+
+    def __init__(self, *, predictionone_conn_id: str, poll_interval: float, end_time: float | None) -> None:
+        super().__init__()
+        if not predictionone_conn_id:
+            raise ValueError("predictionone_conn_id is empty.")
+        self.predictionone_conn_id = str(predictionone_conn_id)
+        self.poll_interval = float(poll_interval)
+        if self.poll_interval < 0:
+            raise ValueError(f"poll_interval must not be negative, got {poll_interval!r}.")
+        self.end_time = None if end_time is None else float(end_time)
+        self._logged: object = NOTHING_LOGGED
+
+    @property
+    def label(self) -> str:
+        """What is waited for, in messages (``Prediction One training job ...``)."""
+        raise NotImplementedError
+
+    async def check(self, client: AsyncPredictionOneClient) -> tuple[str | None, str]:
+        """Check once: ``(EVENT_SUCCESS or EVENT_FAILED, message)`` when the wait is over, else ``(None, "")``."""
+        raise NotImplementedError
+
+    def timeout_text(self) -> str:
+        """The message of the ``timeout`` event."""
+        raise NotImplementedError
+
+    def event(self, status: str, message: str) -> dict[str, Any]:
+        """The event's payload (primitives only) from the last check."""
+        raise NotImplementedError
+
+    def log_change(self, seen: Hashable, text: str) -> None:
+        """Log ``text`` when ``seen`` differs from what the previous check saw (one line per change)."""
+        if seen != self._logged:
+            self._logged = seen
+            self.log.info("%s", text)
+
+    def deadline_text(self) -> str:
+        """The deadline in ISO 8601 UTC."""
+        assert self.end_time is not None
+        return datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Check until the wait is over, the deadline passes, or checking raises; fire one event."""
+        try:
+            hook = PredictionOneHook(self.predictionone_conn_id)
+            client = await hook.get_async_conn()
+            async with client:
+                while True:
+                    polled = time.monotonic()
+                    outcome, message = await self.check(client)
+                    if outcome is not None:
+                        event = self.event(outcome, message)
+                        break
+                    now = time.time()
+                    if self.end_time is not None and now >= self.end_time:
+                        text = self.timeout_text()
+                        self.log.warning("%s", text)
+                        event = self.event(EVENT_TIMEOUT, text)
+                        break
+                    delay = self.poll_interval - (time.monotonic() - polled)
+                    if self.end_time is not None:
+                        delay = min(delay, self.end_time - now)
+                    await asyncio.sleep(max(delay, 0.0))
+        except Exception as exc:
+            # The client already retried transient errors; what reaches here is final.
+            detail = str(exc) if isinstance(exc, PredictionOneError) else f"{type(exc).__name__}: {exc}"
+            text = f"Could not check {self.label}: {detail}"
+            self.log.error("%s", text)
+            event = self.event(EVENT_ERROR, text)
+        yield TriggerEvent(event)
+
+
+class PredictionOneJobTrigger(PollingTrigger):
     """Poll a Prediction One training or retraining job until it ends or a deadline passes.
 
-    One async client is used for the whole wait; it re-issues an expired API key and retries
-    transient errors itself. Every trigger of the same connection in a triggerer shares that
-    client's HTTP connection pool and API key cache (see ``PredictionOneHook.get_async_conn``), so
-    a thousand waits use a few kept-alive connections and one key. A check starts every
-    ``poll_interval`` seconds (the time a check takes is not added to the interval).
+    The poll loop (one shared client, a check every ``poll_interval``, the deadline) is
+    :class:`PollingTrigger`'s.
 
     The trigger fires exactly one event, a dict of primitives::
 
@@ -255,15 +374,9 @@ class PredictionOneJobTrigger(BaseTrigger):
         end_time: float | None,
         model_id: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(predictionone_conn_id=predictionone_conn_id, poll_interval=poll_interval, end_time=end_time)
         self.kind, self.job_id, self.model_id = normalize_job(kind, job_id, model_id)
-        if not predictionone_conn_id:
-            raise ValueError("predictionone_conn_id is empty.")
-        self.predictionone_conn_id = str(predictionone_conn_id)
-        self.poll_interval = float(poll_interval)
-        if self.poll_interval < 0:
-            raise ValueError(f"poll_interval must not be negative, got {poll_interval!r}.")
-        self.end_time = None if end_time is None else float(end_time)
+        self._last: JobStatus | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The classpath and the keyword arguments, primitives only."""
@@ -279,13 +392,36 @@ class PredictionOneJobTrigger(BaseTrigger):
             },
         )
 
-    async def _fetch(self, client: AsyncPredictionOneClient) -> TrainStatus | RetrainStatus:
-        if self.kind is JobKind.TRAIN:
-            return await client.train_status(self.job_id)
-        assert self.model_id is not None
-        return await client.retrain_status(self.model_id, self.job_id)
+    @property
+    def label(self) -> str:
+        """``Prediction One training job <id>`` (or retraining)."""
+        return f"Prediction One {self.kind.label} job {self.job_id}"
 
-    def _event(self, status: str, last: JobStatus | None, message: str) -> dict[str, Any]:
+    async def check(self, client: AsyncPredictionOneClient) -> tuple[str | None, str]:
+        """Read the job's status once; success and failure carry the service's message."""
+        if self.kind is JobKind.TRAIN:
+            last: JobStatus = await client.train_status(self.job_id)
+        else:
+            assert self.model_id is not None
+            last = await client.retrain_status(self.model_id, self.job_id)
+        self._last = last
+        self.log_change((last.status, last.message), describe_job_status(self.kind, self.job_id, last))
+        if last.state is JobState.SUCCEEDED:
+            return EVENT_SUCCESS, last.message or ""
+        if last.state is JobState.FAILED:
+            return EVENT_FAILED, last.message or ""
+        return None, ""
+
+    def timeout_text(self) -> str:
+        """``... did not finish before the deadline ...; last status ...``."""
+        last = self._last
+        status = None if last is None else last.status
+        text = f"{self.label} did not finish before the deadline {self.deadline_text()}; last status {status!r}"
+        return text + (f" with message: {last.message}" if last is not None and last.message else ".")
+
+    def event(self, status: str, message: str) -> dict[str, Any]:
+        """The payload described in the class docstring."""
+        last = self._last
         model_id = self.model_id
         reported = getattr(last, "model_id", None)
         if self.kind is JobKind.RETRAIN and reported is not None:
@@ -298,49 +434,3 @@ class PredictionOneJobTrigger(BaseTrigger):
             "job_status": None if last is None else last.status,
             "message": message,
         }
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the job succeeds or fails, the deadline passes, or checking raises."""
-        label = f"Prediction One {self.kind.label} job {self.job_id}"
-        last: JobStatus | None = None
-        logged: tuple[str, str | None] | None = None
-        try:
-            hook = PredictionOneHook(self.predictionone_conn_id)
-            client = await hook.get_async_conn()
-            async with client:
-                while True:
-                    polled = time.monotonic()
-                    last = await self._fetch(client)
-                    if (last.status, last.message) != logged:
-                        logged = (last.status, last.message)
-                        self.log.info("%s", describe_job_status(self.kind, self.job_id, last))
-                    state = last.state
-                    if state is JobState.SUCCEEDED:
-                        event = self._event(EVENT_SUCCESS, last, last.message or "")
-                        break
-                    if state is JobState.FAILED:
-                        event = self._event(EVENT_FAILED, last, last.message or "")
-                        break
-                    now = time.time()
-                    if self.end_time is not None and now >= self.end_time:
-                        text = (
-                            f"{label} did not finish before the deadline {_deadline_text(self.end_time)}; "
-                            f"last status {last.status!r}"
-                        )
-                        text += f" with message: {last.message}" if last.message else "."
-                        self.log.warning("%s", text)
-                        event = self._event(EVENT_TIMEOUT, last, text)
-                        break
-                    # Polls start every poll_interval (the time a check takes is not added to it),
-                    # so a job's end is seen at most one interval after it happened.
-                    delay = self.poll_interval - (time.monotonic() - polled)
-                    if self.end_time is not None:
-                        delay = min(delay, self.end_time - now)
-                    await asyncio.sleep(max(delay, 0.0))
-        except Exception as exc:
-            # The client already retried transient errors; what reaches here is final.
-            detail = str(exc) if isinstance(exc, PredictionOneError) else f"{type(exc).__name__}: {exc}"
-            text = f"Could not check {label}: {detail}"
-            self.log.error("%s", text)
-            event = self._event(EVENT_ERROR, last, text)
-        yield TriggerEvent(event)

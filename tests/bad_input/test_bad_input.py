@@ -36,7 +36,7 @@ from airflow_provider_predictionone.operators import (
 from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
 from airflow_provider_predictionone.triggers.classifier import PredictionApiNotFoundError
 from tests.bad_input.conftest import BEFORE, DATA, FIRST, PARSE, Refusals
-from tests.operators.test_operators import fake_context
+from tests.task_context import fake_context
 
 TRAIN_CSV = DATA / "customers_train.csv"
 COLUMN_INFO = DATA / "column_info.csv"

@@ -21,6 +21,7 @@ from airflow_provider_predictionone.operators import (
 )
 from airflow_provider_predictionone.operators.deploy import PredictionOneDeployModelOperator
 from airflow_provider_predictionone.operators.predict import PredictionOneBatchPredictOperator
+from tests import task_context
 from tests.triggers.job_fixtures import COLUMNS, TARGET
 
 CHECK_INTERVAL = 0.05
@@ -60,30 +61,6 @@ def prediction_apis(emulator: Emulator) -> int:
 # -- task contexts -------------------------------------------------------------------------------
 
 
-class FakeTaskInstance:
-    """The few task-instance methods the operators use, for calling execute() directly."""
-
-    def __init__(self, task_id: str = "task") -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index = "faults", task_id, "manual__1", -1
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
-        return self.xcoms.get(key)
-
-
-class TaskStateStore(dict):
-    """An in-memory ``task_state_store``: what survives between the tries of one task instance."""
-
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
-
-    def delete(self, key: str) -> None:
-        self.pop(key, None)
-
-
 class FileStateStore:
     """A ``task_state_store`` kept in a JSON file, so that it survives a killed worker process."""
 
@@ -113,8 +90,8 @@ class FileStateStore:
 
 
 def fake_context(store: Any = None, task_id: str = "task") -> dict[str, Any]:
-    """A task context for ``execute()``; pass the same ``store`` to every try of one task instance."""
-    return {"ti": FakeTaskInstance(task_id), "task_state_store": store if store is not None else TaskStateStore()}
+    """A task context for ``execute()`` in DAG ``faults``; pass the same ``store`` to every try of one task instance."""
+    return task_context.fake_context(store, task_id, dag_id="faults")
 
 
 # -- operators -----------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import pytest
 from airflow_provider_predictionone.api.errors import JobFailedError
 from airflow_provider_predictionone.emulator import Emulator
 from tests.faults.remote import (
-    TaskStateStore,
     fake_context,
     retrain_op,
     retrainings,
@@ -22,6 +21,7 @@ from tests.faults.remote import (
     trainings,
     upload_op,
 )
+from tests.task_context import TaskStateStore
 from tests.triggers.job_fixtures import run_trigger
 
 try:

@@ -32,7 +32,6 @@ from airflow_provider_predictionone.emulator import Emulator
 from airflow_provider_predictionone.operators import PredictionOneTrainModelOperator
 from tests.faults.conftest import RETRIES
 from tests.faults.remote import (
-    TaskStateStore,
     deploy_op,
     fake_context,
     models,
@@ -43,6 +42,7 @@ from tests.faults.remote import (
     trainings,
     upload_op,
 )
+from tests.task_context import TaskStateStore
 from tests.triggers.job_fixtures import wait_until
 
 MAY_HAVE_REACHED = "may have reached the service"

@@ -23,7 +23,6 @@ from airflow_provider_predictionone.emulator import Emulator
 from airflow_provider_predictionone.operators import PredictionOneSwitchModelOperator
 from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger
 from tests.faults.remote import (
-    TaskStateStore,
     deploy_op,
     fake_context,
     predict_op,
@@ -34,6 +33,7 @@ from tests.faults.remote import (
     trainings,
     upload_op,
 )
+from tests.task_context import TaskStateStore
 from tests.triggers.job_fixtures import run_trigger
 
 UNKNOWN_JOB = "00000000-0000-4000-8000-000000000000"

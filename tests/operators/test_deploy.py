@@ -40,6 +40,7 @@ from airflow_provider_predictionone.triggers.classifier import (
     PredictionOneClassifierTrigger,
     wait_for_classifier,
 )
+from tests.task_context import TaskStateStore, fake_context
 from tests.triggers.job_fixtures import run_trigger, wait_for_training
 
 try:
@@ -50,32 +51,6 @@ except ImportError:  # Airflow 2
 START = datetime(2026, 1, 1)
 DENY_ALL = [{"source": "0.0.0.0/0", "order": "deny", "priority": 0}]
 INFERENCE_CSV = "年齢,性別,年収,地域\n45,女性,820.5,東京\n"  # a row for the job_fixtures model
-
-
-class FakeTaskInstance:
-    """The few task-instance methods the operators use, for calling execute() directly."""
-
-    def __init__(self, task_id: str = "deploy") -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index = "unit", task_id, "manual__1", -1
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
-        return self.xcoms.get(key)
-
-
-class TaskStateStore(dict):
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
-
-    def delete(self, key: str) -> None:
-        self.pop(key, None)
-
-
-def fake_context(store: TaskStateStore | None = None) -> dict[str, Any]:
-    return {"ti": FakeTaskInstance(), "task_state_store": store if store is not None else TaskStateStore()}
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from airflow_provider_predictionone.operators import (
     PredictionOneUploadDataOperator,
 )
 from airflow_provider_predictionone.operators.lineage import file_ref, service_namespace
-from tests.operators.test_operators import FakeTaskInstance
+from tests.task_context import FakeTaskInstance
 
 pytest.importorskip("airflow.providers.openlineage.extractors")
 

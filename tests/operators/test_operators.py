@@ -22,6 +22,7 @@ from airflow_provider_predictionone.operators import (
     PredictionOneUploadDataOperator,
 )
 from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger
+from tests.task_context import TaskStateStore, fake_context
 from tests.triggers.job_fixtures import COLUMNS, TARGET, run_trigger
 
 try:
@@ -31,32 +32,6 @@ except ImportError:  # Airflow 2
 
 DATA = Path(__file__).resolve().parents[2] / "dags_examples" / "data"
 START = datetime(2026, 1, 1)
-
-
-class FakeTaskInstance:
-    """The few task-instance methods the operators use, for calling execute() directly."""
-
-    def __init__(self, task_id: str = "train") -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index = "unit", task_id, "manual__1", -1
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
-        return self.xcoms.get(key)
-
-
-class TaskStateStore(dict):
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
-
-    def delete(self, key: str) -> None:
-        self.pop(key, None)
-
-
-def fake_context(store: TaskStateStore | None = None) -> dict[str, Any]:
-    return {"ti": FakeTaskInstance(), "task_state_store": store if store is not None else TaskStateStore()}
 
 
 def upload_op(**kwargs: Any) -> PredictionOneUploadDataOperator:
@@ -171,7 +146,7 @@ def test_train_waits_in_the_worker_and_returns_a_summary(
     context = fake_context()
     summary = train_op(epid, deferrable=False, result_path=str(tmp_path / "out" / "result.zip")).execute(context)
     assert summary["status"] == "finished" and summary["model_id"] >= 1
-    assert summary["model_name"] == "unit.train.manual__1"
+    assert summary["model_name"] == "unit.task.manual__1"
     assert 0.5 < summary["metrics"]["accuracy"] <= 1
     assert (tmp_path / "out" / "result.zip").exists() and "metrics.csv" in summary["result_files"]
     assert context["ti"].xcoms["model_id"] == summary["model_id"]

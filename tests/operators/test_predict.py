@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_predictionone.api.batch import BatchRejectedRowsError
 from airflow_provider_predictionone.api.errors import PredictionApiNotRunningError, PredictionOneConfigError
 from airflow_provider_predictionone.operators import PredictionOneBatchPredictOperator
-from tests.operators.test_operators import fake_context
+from tests.task_context import fake_context
 from tests.triggers.job_fixtures import wait_until, write_customers_csv
 
 

@@ -35,8 +35,8 @@ from airflow_provider_predictionone.operators import (
 from airflow_provider_predictionone.triggers import PredictionOneClassifierTrigger, PredictionOneJobTrigger
 from tests.airflow_setup import _HOME
 from tests.dags.test_example_dags import load_dag
-from tests.operators.test_operators import fake_context
 from tests.security.conftest import Secrets, database_rows, emulator_secrets, files_text
+from tests.task_context import fake_context
 from tests.triggers.job_fixtures import set_connection
 
 DATA = Path(__file__).resolve().parents[2] / "dags_examples" / "data"

@@ -14,8 +14,9 @@ from airflow_provider_predictionone.operators import (
     PredictionOneRetrainModelOperator,
     PredictionOneUploadDataOperator,
 )
-from tests.operators.test_operators import fake_context, train_op
+from tests.operators.test_operators import train_op
 from tests.storage.conftest import DATA, put, storage_path
+from tests.task_context import fake_context
 from tests.triggers.job_fixtures import write_customers_csv
 
 
