@@ -57,7 +57,7 @@ demo: venv
 emulator: venv
 	$(BIN)/predictionone-emulator
 
-# Performance benchmarks (issue 6): tables on stdout, recorded in docs/benchmarks.md. About 9 minutes
+# Performance benchmarks (issue 6): tables on stdout, recorded in docs/benchmarks.md. About 13 minutes
 # on 2 cores. BENCH_SIZES are the upload sizes (e.g. BENCH_SIZES=64M,256M,1G,4G).
 BENCH_SIZES ?= 64M,256M,1G
 .PHONY: bench
@@ -66,6 +66,7 @@ bench: venv
 	$(BIN)/python benchmarks/upload.py --sizes $(BENCH_SIZES)
 	$(BIN)/python benchmarks/request_cost.py
 	$(BIN)/python benchmarks/waits.py
+	$(BIN)/python benchmarks/batch_predict.py
 	$(BIN)/python benchmarks/api_keys.py
 
 # The documentation site (mkdocs.yml): strict build into site/; open site/index.html.

@@ -63,9 +63,7 @@ def handler(counter: Counter, host: str, port: int):
             counter.open -= 1
             return
         try:
-            await asyncio.gather(
-                pipe(client_reader, server_writer, counter), pipe(server_reader, client_writer, None)
-            )
+            await asyncio.gather(pipe(client_reader, server_writer, counter), pipe(server_reader, client_writer, None))
         finally:
             counter.open -= 1
 

@@ -10,7 +10,8 @@ Modes:
 * ``put``: ``PredictionOneClient.upload(url, source)`` to a given URL (e.g. the sink).
 
 Prints one JSON line: the seconds the training file's PUT took, the whole call's seconds, the
-RSS before the upload and the peak RSS (``VmHWM``), and the CPU seconds of the upload.
+RSS before the upload and the peak RSS (``VmHWM``), and the CPU seconds of the whole call and of
+the training file's PUT (every thread of the process).
 """
 
 from __future__ import annotations
@@ -21,15 +22,7 @@ import sys
 import time
 from typing import Any
 
-
-def proc_status() -> dict[str, int]:
-    found: dict[str, int] = {}
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                found[name] = int(value.split()[0])
-    return found
+from _common import read_proc_status
 
 
 def main() -> int:
@@ -66,14 +59,15 @@ def main() -> int:
             options.setdefault("chunk_size", args.chunk_size)
         if args.no_md5:
             options["verify_checksum"] = False
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         original_upload(self, url, source, label=label, **options)
         timings[label] = time.perf_counter() - started
+        timings[label + " cpu"] = time.process_time() - cpu_started
 
     PredictionOneClient.upload = timed_upload  # type: ignore[method-assign]
     columns = {"age": "float", "income": "float", "region": "string", "buy": "string"}
 
-    before = proc_status()
+    before = read_proc_status()
     cpu = time.process_time()
     started = time.perf_counter()
     if args.mode == "put":
@@ -95,13 +89,14 @@ def main() -> int:
         )
         operator.execute({"ti": TaskInstance()})  # type: ignore[arg-type]
     total = time.perf_counter() - started
-    after = proc_status()
+    after = read_proc_status()
     print(
         json.dumps(
             {
                 "put_seconds": timings.get("training file", total),
                 "total_seconds": total,
                 "cpu_seconds": time.process_time() - cpu,
+                "put_cpu_seconds": timings.get("training file cpu", time.process_time() - cpu),
                 "rss_before_kib": before.get("VmRSS", 0),
                 "rss_peak_kib": after.get("VmHWM", 0),
             }

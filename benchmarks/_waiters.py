@@ -27,15 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def proc_status() -> dict[str, int]:
-    found: dict[str, int] = {}
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM", "Threads"):
-                found[name] = int(value.split()[0])
-    return found
+from _common import read_proc_status
 
 
 class Sampler(threading.Thread):
@@ -157,7 +149,7 @@ def main() -> int:
 
         shared_async_clients.max_connections = args.pool_size
 
-    idle = proc_status()
+    idle = read_proc_status()
     print("ready", flush=True)
     jobs: list[str] = json.loads(sys.stdin.readline())["jobs"]
     # From here on the process's output (the triggers' and sensors' logs) goes to a file, as on a
@@ -184,7 +176,7 @@ def main() -> int:
         profiler.disable()
         profiler.dump_stats(args.profile)
     sampler.stop()
-    status = proc_status()
+    status = read_proc_status()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.update(
         {

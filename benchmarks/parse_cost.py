@@ -32,6 +32,7 @@ TARGET_MS = 30.0
 PKG = "airflow_provider_predictionone"
 SCENARIOS = {
     "operators only (a typical DAG file)": [f"{PKG}.operators"],
+    "operators and sensors": [f"{PKG}.operators", f"{PKG}.sensors"],
     "every public module": [PKG, f"{PKG}.hooks.predictionone", f"{PKG}.operators", f"{PKG}.sensors", f"{PKG}.triggers"],
 }
 MARK = "PARSE_COST_RESULT "
@@ -69,8 +70,23 @@ from airflow_provider_predictionone.operators import (
     PredictionOneRetrainModelOperator, PredictionOneSwitchModelOperator,
     PredictionOneTrainModelOperator, PredictionOneUploadDataOperator)
 from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
-from airflow_provider_predictionone.triggers import PredictionOneJobTrigger
+from airflow_provider_predictionone.operators import (
+    PredictionOneBatchPredictOperator, PredictionOneDeleteDataSetOperator, PredictionOneDeleteModelOperator,
+    PredictionOneDeletePredictionApiOperator, PredictionOneDeployModelOperator,
+    PredictionOneUpdatePredictionApiOperator)
+import sys
+rules = [{"source": "203.0.113.0/24", "order": "allow", "priority": 0}]
 built = [
+    PredictionOneDeployModelOperator(task_id="d", model_id=1, rules=rules, deferrable=True),
+    PredictionOneUpdatePredictionApiOperator(task_id="up", classifier_id="c", rules=rules, active=True),
+    PredictionOneDeletePredictionApiOperator(task_id="da", classifier_id="c"),
+    PredictionOneDeleteModelOperator(task_id="dm", model_id=1),
+    PredictionOneDeleteDataSetOperator(task_id="dd", data_set_id=1),
+    PredictionOneBatchPredictOperator(task_id="b", classifier_id="c", input_file="in.csv", output_file="out.csv"),
+]
+models_at_parse = "airflow_provider_predictionone.api.models" in sys.modules
+from airflow_provider_predictionone.triggers import PredictionOneJobTrigger
+built += [
     PredictionOneUploadDataOperator(task_id="u", training_file="t.csv", column_info={"a": "float", "b": "string"}),
     PredictionOneTrainModelOperator(task_id="t", external_process_id="x", target_column="b",
                                     prediction_type="binary_classification", positive_value="1"),
@@ -93,7 +109,8 @@ else:
 for item in built:
     if hasattr(item, "serialize"):
         item.serialize()
-print("MARK" + json.dumps({"built": [type(b).__name__ for b in built], **calls}), flush=True)
+print("MARK" + json.dumps({"built": [type(b).__name__ for b in built], "models_at_parse": models_at_parse,
+                          **calls}), flush=True)
 """.replace("MARK", MARK)
 
 
@@ -257,6 +274,11 @@ def main() -> int:
             ],
             "Constructors: no network call, no connection lookup",
         )
+    )
+    print(
+        f"\n{len(built['built'])} objects of {len(set(built['built']))} classes. The API's data classes "  # type: ignore[arg-type]
+        "(api.models) loaded by constructing the six deploy / housekeeping / batch operators (literal IP rules "
+        f"included): {'yes' if built.get('models_at_parse') else 'no'}."
     )
     return 0
 

@@ -15,7 +15,9 @@ taking turns at going first, to fresh upload URLs of one emulator (a separate pr
 Before every timed upload the previous upload's copy in the emulator's data folder is deleted and
 the page cache flushed (``os.sync()``), so every run starts from the same state. Peak RSS is the
 uploading process's ``VmHWM`` (``wait4`` for curl). The ceilings: the same uploads to a
-discarding HTTP sink, the disk's write speed, and the emulator's CPU while it receives.
+discarding HTTP sink, the disk's write speed, MD5 on one core, and the emulator's CPU while it
+receives. The CPU budget: the CPU time per MiB of the uploader and of the emulator for each kind
+of upload, and the speed that both together allow on this machine's cores at best.
 
 Usage: ``python benchmarks/upload.py [--sizes 64M,256M,1G] [--repeat 5] [--dir /tmp]``
 """
@@ -23,6 +25,7 @@ Usage: ``python benchmarks/upload.py [--sizes 64M,256M,1G] [--repeat 5] [--dir /
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -59,8 +62,11 @@ HEADER = b"age,income,region,buy\n"
 
 def make_csv(path: Path, size: int) -> None:
     """A CSV of exactly ``size`` bytes: the header, then rows (the last one padded)."""
-    rows = [f"{20 + i % 50},{400 + (i * 37) % 900}.{i % 10},{('tokyo', 'osaka', 'nagoya')[i % 3]},"
-            f"{'yes' if i % 3 else 'no'}\n" for i in range(4096)]
+    rows = [
+        f"{20 + i % 50},{400 + (i * 37) % 900}.{i % 10},{('tokyo', 'osaka', 'nagoya')[i % 3]},"
+        f"{'yes' if i % 3 else 'no'}\n"
+        for i in range(4096)
+    ]
     block = "".join(rows).encode()
     with path.open("wb") as handle:
         handle.write(HEADER)
@@ -93,8 +99,41 @@ def disk_write_speed(folder: Path, size: int) -> tuple[float, float]:
     return speeds[0], speeds[1]
 
 
-def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int]:
-    """Run a child; returns (stdout, wall seconds, peak RSS KiB from wait4)."""
+def fresh_memory_write_speed(folder: Path, size: int, pause: float = 5.0) -> tuple[float, float]:
+    """MB/s writing ``size`` bytes into the page cache right after a file of that size was deleted,
+    and ``pause`` seconds after: a virtual machine may hand freed memory back to its host within
+    seconds (free page reporting), and faulting it in again costs the writer CPU."""
+    block = os.urandom(MIB)
+    target = folder / "memory-probe"
+    speeds = []
+    for wait in (0.0, pause):
+        with target.open("wb") as handle:
+            for _ in range(size // MIB):
+                handle.write(block)
+        os.sync()
+        target.unlink()
+        time.sleep(wait)
+        started = time.perf_counter()
+        with target.open("wb") as handle:
+            for _ in range(size // MIB):
+                handle.write(block)
+        speeds.append(size / (time.perf_counter() - started) / 1e6)
+        target.unlink()
+    return speeds[0], speeds[1]
+
+
+def md5_speed(seconds: float = 1.0) -> float:
+    """MB/s of ``hashlib.md5`` on one core (1 MiB updates): what hashing every byte costs."""
+    block, digest, done = os.urandom(MIB), hashlib.md5(usedforsecurity=False), 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        digest.update(block)
+        done += MIB
+    return done / (time.perf_counter() - started) / 1e6
+
+
+def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[str, float, int, float]:
+    """Run a child; returns (stdout, wall seconds, peak RSS KiB, CPU seconds; both from wait4)."""
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -104,7 +143,7 @@ def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[st
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{args[:3]} failed ({proc.returncode}): {err[-2000:]}")
-    return out, wall, usage.ru_maxrss
+    return out, wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 class Bench:
@@ -132,12 +171,12 @@ class Bench:
         self.settle()
         target = url or self.client.train_upload_urls().learn_data_set_upload_url
         cpu_before = cpu_seconds(self.emulator.pid)
-        out, wall, rss = run_measured(
+        out, wall, rss, cpu = run_measured(
             ["curl", "-sS", "-f", "-T", str(path), target, "-o", "/dev/null", "-w", "%{time_total}"]
         )
         emulator_cpu = cpu_seconds(self.emulator.pid) - cpu_before
         seconds = float(out.strip().replace(",", "."))
-        return {"seconds": seconds, "rss_kib": rss, "emulator_cpu": emulator_cpu, "wall": wall}
+        return {"seconds": seconds, "rss_kib": rss, "emulator_cpu": emulator_cpu, "wall": wall, "cpu": cpu}
 
     def python(
         self, path: Path, mode: str = "operator-path", url: str | None = None, no_md5: bool = False
@@ -150,13 +189,14 @@ class Bench:
         if url:
             args += ["--url", url]
         cpu_before = cpu_seconds(self.emulator.pid)
-        out, _wall, rss = run_measured(args, self.env)
+        out, _wall, rss, _cpu = run_measured(args, self.env)
         emulator_cpu = cpu_seconds(self.emulator.pid) - cpu_before
         result = json.loads(out.strip().splitlines()[-1])
         return {
             "seconds": result["put_seconds"],
             "total": result["total_seconds"],
             "cpu": result["cpu_seconds"],
+            "put_cpu": result["put_cpu_seconds"],
             "rss_kib": result["rss_peak_kib"],
             "rss_wait4_kib": rss,
             "rss_before_kib": result["rss_before_kib"],
@@ -229,11 +269,14 @@ def main() -> int:
                     )
                     path.unlink()
                 disk_cache, disk_sync = disk_write_speed(tmp, min(max(sizes), 1024 * MIB))
+                memory_recycled, memory_returned = fresh_memory_write_speed(tmp, min(max(sizes), 1024 * MIB))
+                md5_mbps = md5_speed()
         finally:
             sink.terminate()
             sink.wait()
     print()
-    throughput_rows, memory_rows, ceiling_rows = [], [], []
+    throughput_rows, memory_rows, ceiling_rows, cpu_rows = [], [], [], []
+    cores = os.cpu_count() or 1
     for size, data in rows.items():
         curl_speeds = [mbps(size, r["seconds"]) for r in data["curl"]]
         python_speeds = [mbps(size, r["seconds"]) for r in data["python"]]
@@ -276,6 +319,25 @@ def main() -> int:
                 f"{100 * python_cpu:.0f} %",
             ]
         )
+        mib = size / MIB
+        for label, key in (("curl -T", "curl"), ("provider", "python"), ("provider, MD5 off", "nomd5")):
+            uploader_ms = median([1000 * r.get("put_cpu", r["cpu"]) / mib for r in data[key]])
+            emulator_ms = median([1000 * r["emulator_cpu"] / mib for r in data[key]])
+            # both processes' CPU spread perfectly over every core: the fastest this machine allows;
+            # and the emulator hashes every byte in order, so never faster than MD5 on one core
+            bound = cores * 1000 / (uploader_ms + emulator_ms) * MIB / 1e6
+            cpu_rows.append(
+                [
+                    human_size(size),
+                    label,
+                    f"{median([mbps(size, r['seconds']) for r in data[key]]):.0f} MB/s",
+                    f"{uploader_ms:.2f}",
+                    f"{emulator_ms:.2f}",
+                    f"{uploader_ms + emulator_ms:.2f}",
+                    f"{bound:.0f} MB/s",
+                    f"{min(bound, md5_mbps):.0f} MB/s",
+                ]
+            )
     print(
         table(
             [
@@ -316,7 +378,27 @@ def main() -> int:
     )
     print(
         f"\nDisk of the working folder, 1 MiB writes of {human_size(min(max(sizes), 1024 * MIB))}: "
-        f"{disk_cache:.0f} MB/s into the page cache, {disk_sync:.0f} MB/s with fsync."
+        f"{disk_cache:.0f} MB/s into the page cache, {disk_sync:.0f} MB/s with fsync. "
+        f"MD5 on one core: {md5_mbps:.0f} MB/s.\nInto the page cache right after deleting a file of that size: "
+        f"{memory_recycled:.0f} MB/s; 5 s after deleting it: {memory_returned:.0f} MB/s (memory handed back to "
+        "a VM's host must be faulted in again)."
+    )
+    print()
+    print(
+        table(
+            [
+                "size",
+                "uploader",
+                "measured",
+                "uploader CPU ms/MiB",
+                "emulator CPU ms/MiB",
+                "both, ms/MiB",
+                f"CPU allows on {cores} cores",
+                "at best (and MD5 on one core)",
+            ],
+            cpu_rows,
+            "CPU budget: CPU time per MiB of the uploader and of the emulator (medians)",
+        )
     )
     return 0
 

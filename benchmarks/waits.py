@@ -304,8 +304,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown modes {sorted(unknown)}")
     print(
-        f"# Waiting at scale ({machine_line()}; poll interval {args.poll:.0f} s; jobs end over "
-        f"{args.spread:.0f} s)\n",
+        f"# Waiting at scale ({machine_line()}; poll interval {args.poll:.0f} s; jobs end over {args.spread:.0f} s)\n",
         flush=True,
     )
     main_round = None

@@ -426,6 +426,56 @@ def ensure_connection_pool(client: Any, concurrency: int) -> None:
         )
 
 
+_RESOLVED_SETTINGS_LIMIT = 16
+"""Distinct (URL, options) environment settings a batch keeps; further ones are resolved each time."""
+
+
+@contextlib.contextmanager
+def environment_resolved_once(client: Any) -> Iterator[None]:
+    """While the block runs, the client's ``requests`` session reads its environment settings once
+    per URL instead of once per request.
+
+    With ``trust_env`` (the default) ``requests`` calls ``Session.merge_environment_settings`` on
+    every request: the proxies from ``*_PROXY`` / ``NO_PROXY`` (urllib's ``getproxies`` walks the
+    whole process environment, twice per request) and ``REQUESTS_CA_BUNDLE``. One Inference
+    request per row made that about a quarter of a row's CPU on the client side (0.17 ms per
+    request with 35 environment variables, more in a worker's larger environment; see
+    docs/benchmarks.md, item 4). A batch sends every row to the same URL with the same options, and
+    the environment does not change during it, so the first answer is reused (each caller gets its
+    own copy). The session is restored afterwards; sessions without ``trust_env`` or with their own
+    ``merge_environment_settings`` are left alone.
+    """
+    session = getattr(client, "session", None)
+    if (
+        not isinstance(session, requests.Session)
+        or not session.trust_env
+        or "merge_environment_settings" in vars(session)
+    ):
+        yield
+        return
+    resolve = session.merge_environment_settings
+    resolved: dict[Any, dict[str, Any]] = {}
+
+    def merge_environment_settings(url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        try:
+            key = (url, stream, verify, cert, tuple(sorted((proxies or {}).items())))
+            settings = resolved.get(key)
+        except TypeError:  # an unhashable option: nothing to reuse
+            return resolve(url, proxies, stream, verify, cert)
+        if settings is None:
+            settings = resolve(url, proxies, stream, verify, cert)
+            if len(resolved) < _RESOLVED_SETTINGS_LIMIT:
+                resolved[key] = settings
+        return {**settings, "proxies": dict(settings.get("proxies") or {})}
+
+    session.merge_environment_settings = merge_environment_settings  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            del session.merge_environment_settings
+
+
 # --------------------------------------------------------------------------------------------
 # The batch
 # --------------------------------------------------------------------------------------------
@@ -629,6 +679,7 @@ class BatchPredictor:
             with (
                 self.source.open() as binary,
                 io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text,
+                environment_resolved_once(self.client),
             ):
                 self._process(run, bucket, binary, text, output, rejects, reasons)
             if not output.has_header:

@@ -643,9 +643,7 @@ class EmulatorApp:
         digest = hashlib.md5(usedforsecurity=False)  # the ETag, as an S3 presigned PUT answers
         try:
             with partial.open("wb") as handle:
-                for chunk in request.body.iter_chunks():
-                    handle.write(chunk)
-                    digest.update(chunk)
+                request.body.copy_to(handle, digest)  # hashed on a helper thread while receiving
         except (BodyError, OSError) as exc:
             partial.unlink(missing_ok=True)
             raise HttpError(400, f"The upload failed: {exc}") from exc

@@ -12,8 +12,10 @@ it is needed with the hook (``PredictionOneHook().get_conn().get_classifier(id).
 from __future__ import annotations
 
 import ast
+import importlib
 import ipaddress
 import json
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,6 @@ from airflow_provider_predictionone.api.errors import (
     PredictionOneConfigError,
     PredictionOneTransportError,
 )
-from airflow_provider_predictionone.api.models import ALLOW_ALL, IpRule
 from airflow_provider_predictionone.compat import default_deferrable
 from airflow_provider_predictionone.operators.ledger import JobLedger
 from airflow_provider_predictionone.operators.predictionone import (
@@ -36,20 +37,47 @@ from airflow_provider_predictionone.operators.predictionone import (
     _positive,
     _require_text,
 )
-from airflow_provider_predictionone.triggers.classifier import (
-    ClassifierTarget,
-    PredictionApiFailedError,
-    PredictionApiNotFoundError,
-    PredictionOneClassifierTrigger,
-    check_classifier,
-    classifier_event_result,
-    not_found_message,
-    wait_for_classifier,
-)
 
 if TYPE_CHECKING:
-    from airflow_provider_predictionone.api.models import Classifier
+    from airflow_provider_predictionone.api.models import Classifier, IpRule
     from airflow_provider_predictionone.compat import Context
+    from airflow_provider_predictionone.triggers.classifier import ClassifierTarget, PredictionApiFailedError
+
+# Imported when first used, not when a DAG file imports the operators: the API's data classes
+# (~12 ms) and the classifier trigger (with Airflow's trigger base classes, ~9 ms) are needed
+# only in execute(). ``from airflow_provider_predictionone.operators.deploy import IpRule`` and
+# the other names below keep working (module ``__getattr__``, PEP 562).
+_MODELS = "airflow_provider_predictionone.api.models"
+_CLASSIFIER = "airflow_provider_predictionone.triggers.classifier"
+_DEFERRED = {
+    "ALLOW_ALL": _MODELS,
+    "IpRule": _MODELS,
+    "ClassifierTarget": _CLASSIFIER,
+    "PredictionApiFailedError": _CLASSIFIER,
+    "PredictionApiNotFoundError": _CLASSIFIER,
+    "PredictionOneClassifierTrigger": _CLASSIFIER,
+    "check_classifier": _CLASSIFIER,
+    "classifier_event_result": _CLASSIFIER,
+    "not_found_message": _CLASSIFIER,
+    "wait_for_classifier": _CLASSIFIER,
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _DEFERRED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def _is_ip_rule(value: Any) -> bool:
+    # No IpRule can exist before its module is imported: checking a DAG file's literal rules at
+    # parse time does not need to import it.
+    models = sys.modules.get(_MODELS)
+    return models is not None and isinstance(value, models.IpRule)
+
 
 DEFAULT_DEPLOY_TIMEOUT = 3600.0
 """Building a prediction API takes about 5–20 minutes (spec 1.2); wait an hour at most by default."""
@@ -175,9 +203,16 @@ def normalize_rules(rules: Any) -> tuple[IpRule, ...]:
     :return: the rules, with each ``source`` written as its network (``10.0.0.5/24`` → ``10.0.0.0/24``).
     :raises PredictionOneConfigError: naming the rule at fault and how to fix it.
     """
+    from airflow_provider_predictionone.api.models import IpRule
+
+    return tuple(IpRule(source, order, priority) for source, order, priority in _checked_rules(rules))
+
+
+def _checked_rules(rules: Any) -> list[tuple[str, str, int]]:
+    """:func:`normalize_rules` without building the :class:`IpRule` objects (parse-time checks)."""
     if isinstance(rules, str):
         rules = _rules_from_text(rules)
-    if isinstance(rules, (IpRule, Mapping)):
+    if _is_ip_rule(rules) or isinstance(rules, Mapping):
         rules = [rules]
     if not isinstance(rules, (list, tuple)):
         raise PredictionOneConfigError(
@@ -192,7 +227,7 @@ def normalize_rules(rules: Any) -> tuple[IpRule, ...]:
     checked = []
     for index, rule in enumerate(rules):
         where = f"rules[{index}]"
-        if isinstance(rule, IpRule):
+        if _is_ip_rule(rule):
             source, order, priority = rule.source, rule.order, rule.priority
         elif isinstance(rule, Mapping):
             unknown = sorted(str(key) for key in rule if key not in RULE_KEYS)
@@ -213,8 +248,8 @@ def normalize_rules(rules: Any) -> tuple[IpRule, ...]:
                 f"{where}={rule!r} is not a rule; pass an IpRule or "
                 '{"source": "203.0.113.0/24", "order": "allow", "priority": 0}.'
             )
-        checked.append(IpRule(_rule_source(where, source), _rule_order(where, order), _rule_priority(where, priority)))
-    return tuple(checked)
+        checked.append((_rule_source(where, source), _rule_order(where, order), _rule_priority(where, priority)))
+    return checked
 
 
 def _same_rules(current: Sequence[IpRule], wanted: Sequence[IpRule]) -> bool:
@@ -276,6 +311,12 @@ class _PredictionApiOperator(PredictionOneBaseOperator):
         :raises PredictionApiFailedError: it failed (or vanished while waiting for "running").
         :raises JobTimeoutError: it did not get there within ``timeout``.
         """
+        from airflow_provider_predictionone.triggers.classifier import (
+            PredictionOneClassifierTrigger,
+            check_classifier,
+            wait_for_classifier,
+        )
+
         if not self.deferrable:
             return wait_for_classifier(self.client, classifier_id, target, self.check_interval, self.timeout, self.log)
         deadline = time.time() + self.timeout
@@ -308,6 +349,8 @@ class _PredictionApiOperator(PredictionOneBaseOperator):
 
     def _require(self, classifier_id: str) -> Classifier:
         """The prediction API, or a clear error when there is none."""
+        from airflow_provider_predictionone.triggers.classifier import PredictionApiNotFoundError, not_found_message
+
         classifier = self.client.get_classifier(classifier_id)
         if classifier is None:
             raise PredictionApiNotFoundError(not_found_message(classifier_id))
@@ -378,13 +421,16 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
         if _is_literal(model_id):
             _positive_id("model_id", model_id)
         if rules is not None and _is_literal(rules):
-            normalize_rules(rules)
+            _checked_rules(rules)
 
     def _rules(self) -> tuple[IpRule, ...] | None:
         """The rules the user asked for, checked; ``None`` when left unset (allow all for a new API)."""
         return None if self.rules is None else normalize_rules(self.rules)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_predictionone.api.models import ALLOW_ALL
+        from airflow_provider_predictionone.triggers.classifier import ClassifierTarget
+
         model_id = _positive_id("model_id", self.model_id)
         rules = self._rules()
         ledger = JobLedger(context, "deploy")
@@ -432,6 +478,8 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
         self, context: Context, event: dict[str, Any], classifier_id: str = "", model_id: int = 0
     ) -> dict[str, Any]:
         """Resume after the trigger fired: validate its event and finish."""
+        from airflow_provider_predictionone.triggers.classifier import classifier_event_result
+
         classifier_id = classifier_id or self._pushed(context, CLASSIFIER_ID_XCOM_KEY)
         model_id = model_id or _positive_id("model_id", self.model_id)
         classifier_event_result(event, expected_classifier_id=classifier_id)
@@ -592,7 +640,7 @@ class PredictionOneUpdatePredictionApiOperator(_PredictionApiOperator):
         if _is_literal(classifier_id):
             _require_text("classifier_id", classifier_id)
         if rules is not None and _is_literal(rules):
-            normalize_rules(rules)
+            _checked_rules(rules)
         if _is_literal(active):
             _optional_bool("active", active)
         if _is_literal(is_editable):
@@ -612,6 +660,8 @@ class PredictionOneUpdatePredictionApiOperator(_PredictionApiOperator):
 
     def _target(self, current: Classifier | None, rules: Any, active: bool | None) -> ClassifierTarget | None:
         """What to wait for after the update, if anything."""
+        from airflow_provider_predictionone.triggers.classifier import ClassifierTarget
+
         if active is False:
             return ClassifierTarget.STOPPED
         if active is True:
@@ -649,6 +699,8 @@ class PredictionOneUpdatePredictionApiOperator(_PredictionApiOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any], classifier_id: str = "") -> dict[str, Any]:
         """Resume after the trigger fired: validate its event and return the prediction API."""
+        from airflow_provider_predictionone.triggers.classifier import ClassifierTarget, classifier_event_result
+
         classifier_id = classifier_id or _require_text("classifier_id", self.classifier_id)
         classifier_event_result(event, expected_classifier_id=classifier_id)
         _rules, active, _lock = self._changes()
@@ -657,6 +709,8 @@ class PredictionOneUpdatePredictionApiOperator(_PredictionApiOperator):
 
     def _finish(self, classifier_id: str, classifier: Classifier | None, target: ClassifierTarget) -> dict[str, Any]:
         if classifier is None:  # only possible for "stopped": it was deleted meanwhile
+            from airflow_provider_predictionone.triggers.classifier import PredictionApiNotFoundError, not_found_message
+
             raise PredictionApiNotFoundError(not_found_message(classifier_id))
         self.log.info("Prediction API %s is %s (status %r).", classifier_id, target.label, classifier.status)
         return classifier_summary(classifier)
@@ -712,6 +766,13 @@ class PredictionOneDeletePredictionApiOperator(_PredictionApiOperator):
             _require_text("classifier_id", classifier_id)  # literal values fail at DAG parse time
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_predictionone.triggers.classifier import (
+            ClassifierTarget,
+            PredictionApiFailedError,
+            PredictionApiNotFoundError,
+            not_found_message,
+        )
+
         classifier_id = _require_text("classifier_id", self.classifier_id)
         current = self.client.get_classifier(classifier_id)
         if current is None:
@@ -735,6 +796,8 @@ class PredictionOneDeletePredictionApiOperator(_PredictionApiOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any], classifier_id: str = "") -> dict[str, Any]:
         """Resume after the stop wait: validate the event, then delete."""
+        from airflow_provider_predictionone.triggers.classifier import PredictionApiFailedError, classifier_event_result
+
         classifier_id = classifier_id or _require_text("classifier_id", self.classifier_id)
         try:
             classifier_event_result(event, expected_classifier_id=classifier_id)

@@ -9,6 +9,7 @@ with any other sensor.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -18,17 +19,39 @@ from airflow_provider_predictionone.api.contract import JobState
 from airflow_provider_predictionone.api.errors import JobTimeoutError, connection_not_found
 from airflow_provider_predictionone.compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
 from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
-from airflow_provider_predictionone.triggers.predictionone import (
-    JobKind,
-    PredictionOneJobTrigger,
-    check_job,
-    job_event_result,
-    normalize_job,
-)
 
 if TYPE_CHECKING:
     from airflow_provider_predictionone.api.models import RetrainStatus, TrainStatus
     from airflow_provider_predictionone.compat import Context
+    from airflow_provider_predictionone.triggers.predictionone import JobKind
+
+# The job trigger's module (and with it Airflow's trigger base classes, ~9 ms of pydantic models)
+# is imported when a sensor first runs, not when a DAG file imports the sensors. These names stay
+# importable from here (module ``__getattr__``, PEP 562).
+_TRIGGERS = "airflow_provider_predictionone.triggers.predictionone"
+_DEFERRED = ("JobKind", "PredictionOneJobTrigger", "check_job", "job_event_result", "normalize_job")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _DEFERRED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_TRIGGERS), name)
+    globals()[name] = value
+    return value
+
+
+class _Kind:
+    """A sensor class's ``kind``: the :class:`JobKind` member named ``value``, looked up on first
+    access (on the class or an instance), so that defining the sensors needs no trigger import."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __get__(self, instance: object, owner: type | None = None) -> JobKind:
+        from airflow_provider_predictionone.triggers.predictionone import JobKind
+
+        return JobKind(self.value)
+
 
 MODEL_ID_XCOM_KEY = "model_id"
 """XCom key under which :class:`PredictionOneRetrainSensor` pushes the retrained model's id."""
@@ -60,6 +83,8 @@ class _PredictionOneJobSensor(BaseSensorOperator):
 
     def _job(self) -> tuple[str, int | None]:
         """The rendered job id and model id, checked (templated values may arrive as strings)."""
+        from airflow_provider_predictionone.triggers.predictionone import normalize_job
+
         _kind, job_id, model_id = normalize_job(self.kind, self._job_id(), self._model_id())
         return job_id, model_id
 
@@ -74,6 +99,8 @@ class _PredictionOneJobSensor(BaseSensorOperator):
         :return: ``True`` when the job finished successfully, ``False`` while it is running.
         :raises JobFailedError: the job failed; the text carries the service's message.
         """
+        from airflow_provider_predictionone.triggers.predictionone import check_job
+
         job_id, model_id = self._job()
         try:
             client = self.hook.get_conn()
@@ -99,6 +126,8 @@ class _PredictionOneJobSensor(BaseSensorOperator):
             return super().execute(context)
         if self.poke(context):
             return None
+        from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger
+
         job_id, model_id = self._job()
         self.defer(
             trigger=PredictionOneJobTrigger(
@@ -121,6 +150,8 @@ class _PredictionOneJobSensor(BaseSensorOperator):
         :raises JobFailedError: the job failed.
         :raises PredictionOneError: the trigger could not check the job, or the event is malformed.
         """
+        from airflow_provider_predictionone.triggers.predictionone import job_event_result
+
         job_id, _model_id = self._job()
         try:
             result = job_event_result(event, expected_job_id=job_id, expected_kind=self.kind)
@@ -147,7 +178,7 @@ class PredictionOneTrainingSensor(_PredictionOneJobSensor):
         ``timeout`` the overall deadline in every mode.
     """
 
-    kind = JobKind.TRAIN
+    kind = _Kind("train")
     template_fields: Sequence[str] = ("external_process_id", "predictionone_conn_id")
 
     def __init__(
@@ -179,7 +210,7 @@ class PredictionOneRetrainSensor(_PredictionOneJobSensor):
         ``timeout`` the overall deadline in every mode.
     """
 
-    kind = JobKind.RETRAIN
+    kind = _Kind("retrain")
     template_fields: Sequence[str] = ("retrain_job_id", "model_id", "predictionone_conn_id")
 
     def __init__(

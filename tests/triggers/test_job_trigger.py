@@ -242,8 +242,12 @@ def test_expired_api_key_is_refreshed_mid_wait(
 
 @pytest.mark.usefixtures("connection")
 def test_status_changes_are_logged_once_each(
-    start_training: Callable[..., str], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    start_training: Callable[..., str],
+    emulator: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    emulator.set_train_seconds(3)  # long enough for the first check to see the job unfinished on a loaded machine
     job_id = start_training()
     capsys.readouterr()
     with caplog.at_level(logging.INFO):
