@@ -14,7 +14,7 @@ configuration and the sensor exception are resolved on first access (PEP 562 mod
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 try:  # Airflow 3
@@ -112,22 +112,39 @@ _LAZY: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Resolve a deferred name on first use and keep it (later lookups are plain attribute reads)."""
-    candidates = _LAZY.get(name)
-    if candidates is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    failure: Exception | None = None
-    for module_name, attribute in candidates:
-        try:
-            # __import__ (not importlib.import_module) so that ``python -X importtime`` sees it
-            value = getattr(__import__(module_name, fromlist=[attribute]), attribute)
-        except (ImportError, AttributeError) as exc:
-            failure = exc
-            continue
-        globals()[name] = value
-        return value
-    raise ImportError(f"Cannot import {name} from this Airflow version: {failure}") from failure
+def lazy_getattr(namespace: dict[str, Any], table: Mapping[str, Sequence[tuple[str, str]]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) that imports the names of ``table`` on first use.
+
+    Used here and by the operator and sensor modules, so that importing them from a DAG file does
+    not import what only ``execute()`` needs. A resolved name is stored in ``namespace``: later
+    lookups are plain attribute reads.
+
+    :param namespace: the module's ``globals()``.
+    :param table: ``{name: ((module, attribute), ...)}``, the candidates tried in order (for this
+        module: newest Airflow first).
+    """
+    module = namespace["__name__"]
+
+    def __getattr__(name: str) -> Any:
+        candidates = table.get(name)
+        if candidates is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        failure: Exception | None = None
+        for module_name, attribute in candidates:
+            try:
+                # __import__ (not importlib.import_module) so that ``python -X importtime`` sees it
+                value = getattr(__import__(module_name, fromlist=[attribute]), attribute)
+            except (ImportError, AttributeError) as exc:
+                failure = exc
+                continue
+            namespace[name] = value
+            return value
+        raise ImportError(f"Cannot import {name} from this Airflow version: {failure}") from failure
+
+    return __getattr__
+
+
+__getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def default_deferrable() -> bool:
@@ -163,5 +180,6 @@ __all__ = [
     "attach_object_store",
     "conf",
     "default_deferrable",
+    "lazy_getattr",
     "mask_secret",
 ]

@@ -12,7 +12,6 @@ it is needed with the hook (``PredictionOneHook().get_conn().get_classifier(id).
 from __future__ import annotations
 
 import ast
-import importlib
 import ipaddress
 import json
 import sys
@@ -27,7 +26,7 @@ from airflow_provider_predictionone.api.errors import (
     PredictionOneConfigError,
     PredictionOneTransportError,
 )
-from airflow_provider_predictionone.compat import default_deferrable
+from airflow_provider_predictionone.compat import default_deferrable, lazy_getattr
 from airflow_provider_predictionone.operators.ledger import JobLedger
 from airflow_provider_predictionone.operators.predictionone import (
     DEFAULT_CHECK_INTERVAL,
@@ -63,13 +62,7 @@ _DEFERRED = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _DEFERRED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), {name: ((module, name),) for name, module in _DEFERRED.items()})
 
 
 def _is_ip_rule(value: Any) -> bool:

@@ -9,7 +9,6 @@ with any other sensor.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -17,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_predictionone.api.contract import JobState
 from airflow_provider_predictionone.api.errors import JobTimeoutError, connection_not_found
-from airflow_provider_predictionone.compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
+from airflow_provider_predictionone.compat import (
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    default_deferrable,
+    lazy_getattr,
+)
 from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 
 if TYPE_CHECKING:
@@ -32,12 +36,7 @@ _TRIGGERS = "airflow_provider_predictionone.triggers.predictionone"
 _DEFERRED = ("JobKind", "PredictionOneJobTrigger", "check_job", "job_event_result", "normalize_job")
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _DEFERRED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_TRIGGERS), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), {name: ((_TRIGGERS, name),) for name in _DEFERRED})
 
 
 class _Kind:
