@@ -8,6 +8,11 @@ is interpreted in one place (:func:`contract.job_state`, spec 7.2):
 * :func:`job_event_result` validates that event in ``execute_complete`` and turns a failure,
   a timeout or an error into the matching exception;
 * :func:`check_job` checks a job once with the sync client (poke mode and blocking waits).
+
+It also holds what both of this package's triggers share (the prediction-API trigger in
+:mod:`.classifier` too): :class:`PollingTrigger`, the poll loop with its deadline and its single
+event, and :func:`read_event` / :func:`raise_for_event`, the reading of that event in
+``execute_complete``.
 """
 
 from __future__ import annotations
