@@ -18,7 +18,6 @@ import re
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import IO, Any, Union
@@ -32,6 +31,7 @@ from airflow_provider_predictionone.api.errors import (
     PredictionOneUploadError,
     error_from_response,
 )
+from airflow_provider_predictionone.api.hashing import OrderedHasher
 from airflow_provider_predictionone.api.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -250,12 +250,12 @@ class _ProgressReader:
     """A file-like body for ``requests`` that reads big chunks, logs progress and computes the
     MD5 of what it hands out (in the same pass: the file is read once per attempt).
 
-    The MD5 of a chunk is computed by a helper thread while the chunk is being sent (``hashlib``
-    and ``sendall`` both release the GIL), in order; :attr:`md5` waits for it. Hashing before
-    sending, in one thread, held uploads to the sum of both costs (MD5 alone runs at ~740 MB/s
-    here; see ``docs/benchmarks.md``). Chunks are read into two alternating buffers and handed out
-    as views of them: the HTTP library sends a chunk before it asks for the next one, and the
-    helper finishes a buffer's chunk before that buffer is filled again.
+    Chunks are read into two alternating buffers and handed out as views of them; an
+    :class:`~.hashing.OrderedHasher` hashes each on a helper thread while it is being sent, in
+    order, and :attr:`md5` waits for it. Hashing before sending, in one thread, held uploads to
+    the sum of both costs (MD5 alone runs at ~740 MB/s here; see ``docs/benchmarks.md``). The HTTP
+    library sends a chunk before it asks for the next one, and a buffer is filled again only once
+    its chunk is hashed. A stream without ``readinto`` is read and hashed chunk by chunk.
     """
 
     _PIPELINE_MIN_CHUNKS = 4
@@ -268,15 +268,13 @@ class _ProgressReader:
         self._chunk = chunk_size
         self._interval = interval
         self._readinto = getattr(stream, "readinto", None)
-        self._buffers: list[memoryview] = []
-        if self._readinto is not None:
-            self._buffers = [memoryview(bytearray(max(1, chunk_size))) for _ in range(2)]
-        self._pending: list[Future[Any] | None] = [None, None]
-        self._turn = 0
-        self._hasher: ThreadPoolExecutor | None = None
-        if self._buffers and size >= self._PIPELINE_MIN_CHUNKS * chunk_size:
-            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="predictionone-upload-md5")
-        self._md5 = _md5()
+        self._hashes = OrderedHasher(
+            _md5(),
+            buffers=2 if self._readinto is not None else 0,
+            size=chunk_size,
+            threaded=self._readinto is not None and size >= self._PIPELINE_MIN_CHUNKS * chunk_size,
+            name="predictionone-upload-md5",
+        )
         self.sent = 0
         self.started = time.monotonic()
         self._last_log = self.started
@@ -284,14 +282,11 @@ class _ProgressReader:
     @property
     def md5(self) -> Any:
         """The MD5 of everything handed out so far (waits for the helper thread)."""
-        if self._hasher is not None:
-            for future in self._pending:
-                if future is not None:
-                    future.result()
-            self._pending = [None, None]
-            self._hasher.shutdown(wait=True)
-            self._hasher = None
-        return self._md5
+        return self._hashes.finish()
+
+    def close(self) -> None:
+        """Stop the helper thread (an attempt that failed never asks for :attr:`md5`)."""
+        self._hashes.close()
 
     def __len__(self) -> int:
         # requests takes Content-Length from here: presigned URLs refuse chunked uploads.
@@ -299,23 +294,13 @@ class _ProgressReader:
 
     def read(self, _size: int = -1) -> bytes | memoryview:
         data: bytes | memoryview
-        if self._buffers and self._readinto is not None:
-            turn = self._turn
-            self._turn ^= 1
-            previous = self._pending[turn]
-            if previous is not None:
-                previous.result()  # this buffer's last chunk is hashed: it can be overwritten
-                self._pending[turn] = None
-            buffer = self._buffers[turn]
+        if self._readinto is not None:
+            index, buffer = self._hashes.acquire()
             data = buffer[: int(self._readinto(buffer) or 0)]
-            if self._hasher is not None:
-                if data:
-                    self._pending[turn] = self._hasher.submit(self._md5.update, data)
-            else:
-                self._md5.update(data)
+            self._hashes.submit(index, len(data))
         else:
             data = self._stream.read(self._chunk)
-            self._md5.update(data)
+            self._hashes.digest.update(data)
         self.sent += len(data)
         now = time.monotonic()
         if now - self._last_log >= self._interval and self._size:
@@ -370,6 +355,8 @@ def upload(
             except requests.exceptions.RequestException as exc:
                 response = None
                 failure = f"{type(exc).__name__} after {_human(reader.sent)}"
+            finally:
+                reader.close()
         retry_after = None
         if response is not None and 200 <= response.status_code < 300:
             receipt, problem = _received(reader, source, response.headers.get("ETag"), verify_checksum)

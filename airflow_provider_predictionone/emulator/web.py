@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -13,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from airflow_provider_predictionone.api import contract
+from airflow_provider_predictionone.api.hashing import OrderedHasher
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 CHUNK_SIZE = 1024 * 1024
@@ -122,48 +121,28 @@ class RequestBody:
         ``hashlib`` release the GIL), so the MD5 (~1.3 ms of CPU per MiB) no longer adds up with
         the socket reads and the disk writes. A buffer is refilled only once it is hashed.
         """
-        if not self._chunked and self._remaining < _PIPELINE_MIN_CHUNKS * size:
-            total = 0
-            buffer = memoryview(bytearray(max(1, min(size, self._remaining))))
-            while got := self.readinto(buffer):
-                out.write(buffer[:got])
-                digest.update(buffer[:got])
-                total += got
-            return total
-        views = [memoryview(bytearray(size)) for _ in range(_UPLOAD_BUFFERS)]
-        free: queue.SimpleQueue[int] = queue.SimpleQueue()
-        todo: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
-        for index in range(len(views)):
-            free.put(index)
-
-        failed: list[BaseException] = []
-
-        def hash_in_order() -> None:
-            while (item := todo.get()) is not None:
-                if not failed:
-                    try:
-                        digest.update(views[item[0]][: item[1]])
-                    except BaseException as exc:  # pragma: no cover - re-raised in the request's thread
-                        failed.append(exc)
-                free.put(item[0])
-
-        hasher = threading.Thread(target=hash_in_order, name="emulator-upload-md5", daemon=True)
-        hasher.start()
+        threaded = self._chunked or self._remaining >= _PIPELINE_MIN_CHUNKS * size
+        hasher = OrderedHasher(
+            digest,
+            buffers=_UPLOAD_BUFFERS if threaded else 1,
+            size=size if threaded else min(size, self._remaining),
+            threaded=threaded,
+            name="emulator-upload-md5",
+        )
         total = 0
         try:
-            while not failed:
-                index = free.get()
-                got = self.readinto(views[index])
+            while True:
+                index, view = hasher.acquire()
+                got = self.readinto(view)
+                if got:
+                    out.write(view[:got])
+                hasher.submit(index, got)
                 if not got:
                     break
-                out.write(views[index][:got])
-                todo.put((index, got))
                 total += got
         finally:
-            todo.put(None)
-            hasher.join()
-        if failed:
-            raise failed[0]
+            hasher.close()
+        hasher.finish()
         return total
 
     def iter_chunks(self, size: int = CHUNK_SIZE) -> Iterator[bytes]:
