@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PYTHON, child_env, machine_line, median, table, verdict
+from _construct_all import MARK as CONSTRUCT_MARK
 
 TARGET_MS = 30.0
 PKG = "airflow_provider_predictionone"
@@ -49,68 +50,6 @@ for name in modules:
 t2 = time.perf_counter()
 new = sorted(set(sys.modules) - before)
 print("MARK" + json.dumps({"sdk_ms": (t1 - t0) * 1000, "provider_ms": (t2 - t1) * 1000, "new": new}), flush=True)
-""".replace("MARK", MARK)
-
-_CONSTRUCT = r"""
-import json, socket, time
-calls = {"connect": 0, "get_connection": 0, "aget_connection": 0}
-def refuse(kind):
-    def fail(*args, **kwargs):
-        calls[kind] += 1
-        raise AssertionError(kind + " during construction")
-    return fail
-socket.socket.connect = refuse("connect")
-socket.socket.connect_ex = refuse("connect")
-from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
-from airflow_provider_predictionone import compat
-PredictionOneHook.get_connection = classmethod(refuse("get_connection"))
-PredictionOneHook.aget_connection = classmethod(refuse("aget_connection"))
-compat.aget_connection = refuse("aget_connection")
-from airflow_provider_predictionone.operators import (
-    PredictionOneRetrainModelOperator, PredictionOneSwitchModelOperator,
-    PredictionOneTrainModelOperator, PredictionOneUploadDataOperator)
-from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
-from airflow_provider_predictionone.operators import (
-    PredictionOneBatchPredictOperator, PredictionOneDeleteDataSetOperator, PredictionOneDeleteModelOperator,
-    PredictionOneDeletePredictionApiOperator, PredictionOneDeployModelOperator,
-    PredictionOneUpdatePredictionApiOperator)
-import sys
-rules = [{"source": "203.0.113.0/24", "order": "allow", "priority": 0}]
-built = [
-    PredictionOneDeployModelOperator(task_id="d", model_id=1, rules=rules, deferrable=True),
-    PredictionOneUpdatePredictionApiOperator(task_id="up", classifier_id="c", rules=rules, active=True),
-    PredictionOneDeletePredictionApiOperator(task_id="da", classifier_id="c"),
-    PredictionOneDeleteModelOperator(task_id="dm", model_id=1),
-    PredictionOneDeleteDataSetOperator(task_id="dd", data_set_id=1),
-    PredictionOneBatchPredictOperator(task_id="b", classifier_id="c", input_file="in.csv", output_file="out.csv"),
-]
-models_at_parse = "airflow_provider_predictionone.api.models" in sys.modules
-from airflow_provider_predictionone.triggers import PredictionOneJobTrigger
-built += [
-    PredictionOneUploadDataOperator(task_id="u", training_file="t.csv", column_info={"a": "float", "b": "string"}),
-    PredictionOneTrainModelOperator(task_id="t", external_process_id="x", target_column="b",
-                                    prediction_type="binary_classification", positive_value="1"),
-    PredictionOneTrainModelOperator(task_id="t2", external_process_id="x", target_column="b",
-                                    prediction_type="binary_classification", positive_value="1", deferrable=True),
-    PredictionOneRetrainModelOperator(task_id="r", model_id=1, training_file="t.csv"),
-    PredictionOneSwitchModelOperator(task_id="s", model_id=1, retrain_job_id="j"),
-    PredictionOneTrainingSensor(task_id="ts", external_process_id="x"),
-    PredictionOneRetrainSensor(task_id="rs", retrain_job_id="j", model_id=1, deferrable=True),
-    PredictionOneJobTrigger(kind="train", job_id="x", predictionone_conn_id="c", poll_interval=30,
-                            end_time=time.time() + 60),
-]
-try:
-    from airflow_provider_predictionone.triggers.classifier import PredictionOneClassifierTrigger
-except ImportError:
-    pass
-else:
-    built.append(PredictionOneClassifierTrigger(classifier_id="c", predictionone_conn_id="c", target="running",
-                                                poll_interval=30, end_time=None))
-for item in built:
-    if hasattr(item, "serialize"):
-        item.serialize()
-print("MARK" + json.dumps({"built": [type(b).__name__ for b in built], "models_at_parse": models_at_parse,
-                          **calls}), flush=True)
 """.replace("MARK", MARK)
 
 
@@ -175,16 +114,16 @@ def measure(modules: list[str], runs: int, env: dict[str, str]) -> dict[str, obj
 
 def construct(env: dict[str, str]) -> dict[str, object]:
     done = subprocess.run(
-        [PYTHON, "-c", _CONSTRUCT],
+        [PYTHON, str(Path(__file__).with_name("_construct_all.py"))],
         capture_output=True,
         text=True,
         env=env,
         cwd=tempfile.gettempdir(),
     )
-    lines = [x for x in done.stdout.splitlines() if x.startswith(MARK)]
+    lines = [x for x in done.stdout.splitlines() if x.startswith(CONSTRUCT_MARK)]
     if not lines:
         return {"error": (done.stderr or done.stdout)[-2000:]}
-    return json.loads(lines[0][len(MARK) :])
+    return json.loads(lines[0][len(CONSTRUCT_MARK) :])
 
 
 def _envs(home: str, pycache: str) -> dict[str, dict[str, str]]:
