@@ -163,6 +163,28 @@ def test_reschedule_mode_reschedules_while_running(start_training: Callable[...,
         sensor.execute(context)
 
 
+def start_on_slow_emulator(
+    slow: Any,
+    secret_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    customers_csv: Any,
+    config: dict[str, Any] = BINARY_CONFIG,
+    *,
+    read_connection: bool = False,
+) -> str:
+    """Point the connection at ``slow`` (an emulator with long jobs) and start a training there.
+
+    ``read_connection`` reads the connection once first, so that a sensor's first check does not
+    pay for importing Airflow's secrets code.
+    """
+    set_connection(monkeypatch, slow.url, secret_key)
+    if read_connection:
+        PredictionOneHook().get_connection("predictionone_default")
+    with PredictionOneClient(secret_key, host=slow.url) as client:
+        urls = client.upload_training_data(customers_csv, COLUMNS)
+        return client.create_model(urls.external_process_id, f"slow-{config['tv']}", config)
+
+
 def test_poke_mode_timeout_and_soft_fail(
     emulator_factory: Callable[..., Any],
     secret_key: str,
@@ -170,11 +192,9 @@ def test_poke_mode_timeout_and_soft_fail(
     customers_csv: Any,
     context: dict[str, Any],
 ) -> None:
-    slow = emulator_factory(train_seconds=60, secret_keys=(secret_key,))
-    set_connection(monkeypatch, slow.url, secret_key)
-    with PredictionOneClient(secret_key, host=slow.url) as client:
-        urls = client.upload_training_data(customers_csv, COLUMNS)
-        job_id = client.create_model(urls.external_process_id, "slow", BINARY_CONFIG)
+    job_id = start_on_slow_emulator(
+        emulator_factory(train_seconds=60, secret_keys=(secret_key,)), secret_key, monkeypatch, customers_csv
+    )
     with pytest.raises(AirflowSensorTimeout):
         training_sensor(job_id, timeout=0.3).execute(context)
     with pytest.raises(AirflowSkipException):
@@ -244,11 +264,7 @@ def test_deferrable_training_failure(
     # connection is read once beforehand (its first read imports Airflow's secrets code: ~1 s on Airflow 2
     # and 3.0 on a loaded machine).
     slow = emulator_factory(train_seconds=5, secret_keys=(secret_key,))
-    set_connection(monkeypatch, slow.url, secret_key)
-    PredictionOneHook().get_connection("predictionone_default")
-    with PredictionOneClient(secret_key, host=slow.url) as client:
-        urls = client.upload_training_data(customers_csv, COLUMNS)
-        job_id = client.create_model(urls.external_process_id, "failing", FAILING_CONFIG)
+    job_id = start_on_slow_emulator(slow, secret_key, monkeypatch, customers_csv, FAILING_CONFIG, read_connection=True)
     sensor = training_sensor(job_id, deferrable=True)
     trigger, _deferred = deferred_trigger(sensor, context)
     payload = run_trigger(trigger)
