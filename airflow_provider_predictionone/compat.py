@@ -13,6 +13,7 @@ configuration and the sensor exception are resolved on first access (PEP 562 mod
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -70,18 +71,44 @@ _mask_lock = threading.Lock()
 
 
 def mask_secret(secret: str, name: str | None = None) -> None:
-    """Airflow's ``mask_secret``, once per secret and one caller at a time.
+    """Airflow's ``mask_secret``, once per secret; threads take turns, the event loop never waits.
 
     The batch predictor reports the prediction API key from each of its worker threads. Inside an
     Airflow 3 task every report is a message to the supervisor, and on Airflow 3.0 that channel is not
-    thread-safe (concurrent messages break the task); masking again adds nothing.
+    thread-safe (concurrent messages break the task); masking again adds nothing. So threads report
+    one at a time, under a lock.
+
+    On an event loop (the triggerer) no lock is taken: there Airflow's ``mask_secret`` sends its
+    message through greenback, which resumes the loop's other coroutines until the supervisor
+    answers. A lock held across that call would stop the whole loop as soon as a second trigger
+    reached it, and the first could never finish. One thread runs the loop, so its coroutines need no
+    lock among themselves; at worst two of them both report a new secret, which is harmless.
     """
     key = (secret, name)
+    if key in _masked:
+        return
+    if _on_event_loop():
+        _airflow_mask_secret(secret, name)
+        _masked.add(key)
+        return
     with _mask_lock:
         if key in _masked:
             return
         _airflow_mask_secret(secret, name)
         _masked.add(key)
+
+
+def _on_event_loop() -> bool:
+    """Whether the caller runs on a thread whose asyncio event loop is running (without importing
+    asyncio at parse time: if nothing imported it, no loop runs)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 if TYPE_CHECKING:
