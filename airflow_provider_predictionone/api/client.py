@@ -33,9 +33,9 @@ from airflow_provider_predictionone.api import contract as c
 from airflow_provider_predictionone.api.calls import Call
 from airflow_provider_predictionone.api.errors import (
     InvalidCredentialsError,
-    PredictionOneAPIError,
     PredictionOneConfigError,
     PredictionOneTransportError,
+    UnexpectedResponseError,
     error_from_response,
 )
 from airflow_provider_predictionone.api.models import (
@@ -196,10 +196,6 @@ class Sleep:
 
 Outcome = Union[HttpResponse, TransportFailure, None]  # noqa: UP007 (runtime alias on 3.10)
 Plan = Generator[HttpRequest | Sleep, Outcome, T]
-
-
-class UnexpectedResponseError(PredictionOneAPIError):
-    hint = "The answer did not have the documented shape; the service may have changed. Report this."
 
 
 class _ClientCore:

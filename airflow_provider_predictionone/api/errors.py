@@ -40,6 +40,10 @@ class PredictionOneUploadError(PredictionOneError):
     """An upload to a pre-issued upload URL failed after all retries."""
 
 
+class PredictionOneDownloadError(PredictionOneTransportError):
+    """A download from a result URL failed after all retries (no answer, or a dropped one)."""
+
+
 class JobFailedError(PredictionOneError):
     """A training or retraining job ended in a failure status."""
 
@@ -83,7 +87,12 @@ class PredictionOneAPIError(PredictionOneError):
         self.error = error
         self.message = message
         self.excerpt = excerpt
+        self.hint = self._hint()
         super().__init__(self._render())
+
+    def _hint(self) -> str:
+        """What to do about this error; subclasses refine it by operation and message."""
+        return type(self).hint
 
     def _render(self) -> str:
         parts = [f"HTTP {self.status_code}"]
@@ -109,16 +118,49 @@ def _rebuild(cls: type[PredictionOneAPIError], *args: Any) -> PredictionOneAPIEr
     return cls(operation, status_code, code=code, error=error, message=message, excerpt=excerpt)
 
 
+def _is_get_api_key(operation: str) -> bool:
+    return operation.startswith("Get API Key")
+
+
+def _is_retrain(operation: str) -> bool:
+    return operation.startswith("Retrain ")
+
+
+_NEW_SECRET_KEY = (
+    "create a new secret key on the Prediction One Settings screen and store it in the connection's Secret key "
+    "(password) field (Admin -> Connections), then re-run the task"
+)
+
+
 class InvalidCredentialsError(PredictionOneAPIError):
+    """A key was not accepted: the secret key (Get API Key) or a derived API key (any other call)."""
+
     hint = (
-        "The key was not accepted. If this was Get API Key, the connection's secret key is wrong or was "
-        "revoked: create a new one on the Prediction One Settings screen and store it in the connection's "
-        "Secret key (password) field. Otherwise the derived API key expired; it is re-issued automatically once."
+        "The key was not accepted. If this persists, " + _NEW_SECRET_KEY + "; a derived API key that expired "
+        "is re-issued automatically once."
     )
+
+    def _hint(self) -> str:
+        if _is_get_api_key(self.operation):
+            return "The connection's secret key was not accepted (wrong, revoked or inactive): " + _NEW_SECRET_KEY + "."
+        if self.message == c.MSG_NOT_FOUND_CREDENTIAL and _is_retrain(self.operation):
+            return (
+                "The retrain API key was refused for this request: a retrain key is bound to one model_id, and "
+                "this retraining job belongs to another model. Pass the model_id the retrain_job_id was started "
+                "with (the model behind the prediction API)."
+            )
+        return (
+            "The derived API key was not accepted even after it was re-issued once. Re-run the task; if it "
+            "fails again, " + _NEW_SECRET_KEY + "."
+        )
 
 
 class UserDeletedError(PredictionOneAPIError):
-    hint = "The Prediction One user behind this secret key may have been deleted; check the account."
+    hint = (
+        "The Prediction One user that owns the connection's secret key may have been deleted. Sign in to the "
+        "Prediction One web app with that user; if it no longer exists, create a secret key as an existing user "
+        "and store it in the connection's Secret key (password) field."
+    )
 
 
 class ModelDeletedError(PredictionOneAPIError):
@@ -155,6 +197,36 @@ class ConfigurationFileNotFoundError(PredictionOneAPIError):
     )
 
 
+class UnexpectedResponseError(PredictionOneAPIError):
+    """A success answer whose body does not have the documented shape."""
+
+    hint = (
+        "The answer did not have the documented shape (see the excerpt). Re-run the task once; if it happens "
+        "again the service may have changed or a proxy answered instead of it: check the connection host and "
+        "report the excerpt to the provider's maintainers."
+    )
+
+
+class ResultArchiveError(UnexpectedResponseError):
+    """A downloaded result archive that is not a readable zip file."""
+
+    hint = (
+        "The downloaded result archive is not a readable zip file (the excerpt shows its first bytes). Re-run the "
+        "task to download it again; if the excerpt is an HTML or XML page, a proxy or the storage answered instead "
+        "of the result: check the worker's proxy settings and that the result URL has not expired."
+    )
+
+
+class DownloadRejectedError(PredictionOneAPIError):
+    """The server refused a download from a result URL (an HTTP error answer)."""
+
+    hint = (
+        "Result URLs are short-lived and work only as issued: re-run the task to poll the job again and download "
+        "from the fresh URL it returns. If it fails again, check that the job finished and its result still exists "
+        "in the Prediction One web app."
+    )
+
+
 class ServerError(PredictionOneAPIError):
     hint = "The service had an internal error. Transient errors were retried; try again later."
     retryable = True
@@ -166,7 +238,11 @@ class RateLimitedError(PredictionOneAPIError):
 
 
 class InferenceError(PredictionOneAPIError):
-    hint = "The prediction API rejected the request."
+    hint = (
+        "The prediction API rejected the request. Check the prediction API URL and key (Get Classifier returns "
+        "both), that it is running, and that the request is one CSV header plus one data row with the model's "
+        "columns; the status and message above say which."
+    )
 
 
 class InferenceClassifierNotFoundError(InferenceError):

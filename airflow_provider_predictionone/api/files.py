@@ -26,8 +26,10 @@ import requests
 
 from airflow_provider_predictionone.api import contract as c
 from airflow_provider_predictionone.api.errors import (
+    DownloadRejectedError,
     PredictionOneAPIError,
     PredictionOneConfigError,
+    PredictionOneDownloadError,
     PredictionOneUploadError,
     error_from_response,
 )
@@ -428,6 +430,20 @@ def _upload_rejected(error: PredictionOneAPIError, label: str, mismatch: str | N
     return PredictionOneUploadError(f"{error}{hint}")
 
 
+def _download_rejected(error: PredictionOneAPIError) -> PredictionOneAPIError:
+    """The error for a download the server refused: its own class, with what to do about it."""
+    if type(error) is not PredictionOneAPIError:
+        return error  # a specific class (ServerError, RateLimitedError, ...) already says what to do
+    return DownloadRejectedError(
+        error.operation,
+        error.status_code,
+        code=error.code,
+        error=error.error,
+        message=error.message,
+        excerpt=error.excerpt,
+    )
+
+
 def download(
     session: requests.Session,
     url: str,
@@ -470,15 +486,20 @@ def download(
                     return target
                 error = error_from_response(operation, response.status_code, response.content)
                 if not retry.should_retry_status(error, idempotent=True) or attempt > retry.max_retries:
-                    raise error
+                    raise _download_rejected(error)
                 failure = f"HTTP {response.status_code}"
+                retry_after = response.headers.get("Retry-After")
         except requests.exceptions.RequestException as exc:
             if attempt > retry.max_retries:
-                raise PredictionOneUploadError(
-                    f"The {label} could not be downloaded after {attempt} attempts ({type(exc).__name__})."
+                raise PredictionOneDownloadError(
+                    f"The {label} could not be downloaded from Prediction One after {attempt} attempts (last: "
+                    f"{type(exc).__name__}). Check the worker's network access to the result URL's host (a proxy or "
+                    "firewall), or raise the timeout / retries in the connection extras; re-running the task "
+                    "downloads it again with a fresh URL."
                 ) from exc
             failure = type(exc).__name__
-        delay = retry.delay(attempt)
+            retry_after = None
+        delay = retry.delay(attempt, retry_after)
         log.warning("Download of %s failed (%s); retrying in %.1fs.", label, failure, delay)
         time.sleep(delay)
 

@@ -23,6 +23,9 @@ from airflow_provider_predictionone.api.contract import (
     JobState,
     job_state,
 )
+from airflow_provider_predictionone.api.errors import ResultArchiveError
+
+_EXCERPT_BYTES = 64
 
 
 class ResponseFormatError(ValueError):
@@ -441,7 +444,26 @@ class TrainingResult:
     metrics: dict[str, float | str]
 
     @classmethod
-    def from_zip_bytes(cls, payload: bytes) -> TrainingResult:
+    def from_zip_bytes(
+        cls, payload: bytes, *, operation: str = "download of the result archive", status_code: int = 200
+    ) -> TrainingResult:
+        """Read a result archive.
+
+        :param payload: the downloaded bytes.
+        :param operation: what produced them, for the error message.
+        :param status_code: the HTTP status they came with, for the error message.
+        :raises ResultArchiveError: the bytes are not a readable zip archive.
+        """
+        try:
+            return cls._from_zip(payload)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+            excerpt = payload[:_EXCERPT_BYTES].decode("utf-8", errors="replace").strip()
+            raise ResultArchiveError(
+                operation, status_code, excerpt=f"{excerpt} ({len(payload)} bytes; {exc})"
+            ) from exc
+
+    @classmethod
+    def _from_zip(cls, payload: bytes) -> TrainingResult:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
             names = archive.namelist()
             metrics: dict[str, float | str] = {}
