@@ -89,10 +89,12 @@ _RETRAIN_STATUS = {
     "failed": contract.RETRAIN_STATUS_FAILED,
 }
 _RETRAIN_MESSAGES = {
-    "queued": "Waiting for the upload of the retraining data.",
+    "queued": "Retraining is queued.",
     "running": "Retraining is running.",
     "finished": "Retraining finished.",
 }
+RETRAIN_WAITING_FOR_UPLOAD = "Waiting for the upload of the retraining data."
+"""The ``message`` of a retrain job whose data has not been uploaded yet (queued until then)."""
 _STOPPED_STATUSES = frozenset({ClassifierStatus.TERMINATING.value, ClassifierStatus.TERMINATED.value})
 _UPLOAD_KINDS = ("learn", "eval", "column_info")
 
@@ -416,7 +418,8 @@ class EmulatorApp:
         Returns a :class:`Response` to answer instead of the real handler (an injected error or
         HTML page, or the real answer marked for truncation), sleeps to add latency, or raises
         ``ConnectionAbortedError`` to make the server drop the connection; ``None`` lets the
-        real handler answer. ``request.route`` holds the route name used by ``request_count``.
+        real handler answer (with ``request.handler_fault`` set for a fault it applies itself:
+        ``corrupt-upload``, ``fail-classifier``). ``request.route`` holds the route name used by ``request_count``.
         The faults come from :meth:`FaultRegistry.match <.faults.FaultRegistry.match>`, the only
         place where faults are matched.
         """
@@ -447,6 +450,9 @@ class EmulatorApp:
         if fault.kind == faults.EXPIRE_KEYS:
             self.expire_api_keys(key_lifetime=fault.key_lifetime)
             raise bad_request(contract.MSG_INACTIVE_CREDENTIAL)
+        if fault.kind in faults.HANDLER_FAULTS:  # the real handler applies it
+            request.handler_fault = fault.kind
+            return None
         raise AssertionError(f"unhandled fault kind {fault.kind}")  # pragma: no cover
 
     def request_count(self, method: str | None, route: str) -> int:
@@ -625,7 +631,8 @@ class EmulatorApp:
         )
 
     def upload(self, request: Request) -> Response:
-        """``PUT <upload url>``: stream the body to disk (no API key, like a presigned URL)."""
+        """``PUT <upload url>``: stream the body to disk (no API key, like a presigned URL); the
+        ``ETag`` is the MD5 of what is stored (altered by a ``corrupt-upload`` fault)."""
         with self.lock:
             target = self.uploads.get(request.params["token"])
             if target is None or target.user.deleted:
@@ -647,6 +654,11 @@ class EmulatorApp:
         except (BodyError, OSError) as exc:
             partial.unlink(missing_ok=True)
             raise HttpError(400, f"The upload failed: {exc}") from exc
+        received = digest.hexdigest()
+        stored = received
+        if request.handler_fault == faults.CORRUPT_UPLOAD:
+            stored = faults.alter_stored_file(partial)
+            log.info("fault injected: upload stored altered (received MD5 %s, stored MD5 %s)", received, stored)
         if job is not None:
             with self.lock:
                 if job.uploaded:
@@ -656,7 +668,7 @@ class EmulatorApp:
         os.replace(partial, destination)
         if job is not None:
             self._start_retrain(job)
-        return Response(200, b"", headers={"ETag": f'"{digest.hexdigest()}"'})
+        return Response(200, b"", headers={"ETag": f'"{stored}"'})
 
     def download(self, request: Request) -> Response:
         """``GET <result_url | download_url>``: stream a stored file (no API key)."""
@@ -960,14 +972,14 @@ class EmulatorApp:
         return json_response({"models": page, "metadata": {"offset": offset, "limit": limit, "total": total}})
 
     def delete_model(self, request: Request) -> Response:
-        """``DELETE /models/{model_id}`` (spec 4.7): 204, no body."""
+        """``DELETE /models/{model_id}`` (spec 4.7): 200 with no response body."""
         user, _key = self._authenticate(request, CredentialType.TRAIN)
         model_id = self._model_id(request.params["model_id"])
         with self.lock:
             if model_id is None or model_id not in user.models:
                 raise bad_request(contract.MSG_MODEL_DELETED)
             del user.models[model_id]
-        return Response(204)
+        return Response(200)
 
     def list_data_sets(self, request: Request) -> Response:
         """``GET /data-sets`` (spec 4.8), ordered by ``data_set_id``."""
@@ -994,7 +1006,7 @@ class EmulatorApp:
         return json_response({"data_sets": page, "metadata": {"offset": offset, "limit": limit, "total": total}})
 
     def delete_data_set(self, request: Request) -> Response:
-        """``DELETE /data-sets/{data_set_id}`` (spec 4.9): 204, no body."""
+        """``DELETE /data-sets/{data_set_id}`` (spec 4.9): 200 with no response body."""
         user, _key = self._authenticate(request, CredentialType.TRAIN)
         raw = request.params["data_set_id"]
         data_set_id = self._model_id(raw)
@@ -1003,7 +1015,7 @@ class EmulatorApp:
             if data_set is None:
                 raise bad_request(f"Data set {raw} was not found (it may have been deleted).")
             self.downloads.pop(data_set.token, None)
-        return Response(204)
+        return Response(200)
 
     # ---------------------------------------------------------------- classifiers
 
@@ -1041,7 +1053,8 @@ class EmulatorApp:
         }
 
     def create_classifier(self, request: Request) -> Response:
-        """``POST /classifiers`` (spec 4.10): start building a prediction API."""
+        """``POST /classifiers`` (spec 4.10): start building a prediction API (``building`` ->
+        ``running``, or ``failed`` under a ``fail-classifier`` fault)."""
         user, _key = self._authenticate(request, CredentialType.DEPLOY)
         body = self._json_object(request)
         raw_id = body.get("model_id")
@@ -1059,7 +1072,9 @@ class EmulatorApp:
             classifier = Classifier(
                 str(uuid.uuid4()), user, model.model_id, model.trained, secrets.token_urlsafe(32), rules, now, now
             )
-            self._transition(classifier, ClassifierStatus.BUILDING.value, ClassifierStatus.RUNNING.value)
+            fails = request.handler_fault == faults.FAIL_CLASSIFIER
+            final = ClassifierStatus.FAILED.value if fails else ClassifierStatus.RUNNING.value
+            self._transition(classifier, ClassifierStatus.BUILDING.value, final)
             user.classifiers[classifier.classifier_id] = classifier
             self.classifiers[classifier.classifier_id] = classifier
         return json_response(
@@ -1128,13 +1143,16 @@ class EmulatorApp:
             return json_response({"classifier": self._classifier_json(request, c)})
 
     def delete_classifier(self, request: Request) -> Response:
-        """``DELETE /classifiers/{classifier_id}`` (spec 4.13): allowed in any status; 204."""
+        """``DELETE /classifiers/{classifier_id}`` (spec 4.13): allowed in any status; 200 ``{}``.
+
+        The page documents no response body, yet its example calls ``.json()`` on the answer: an
+        empty JSON object satisfies both."""
         user, _key = self._authenticate(request, CredentialType.DEPLOY)
         with self.lock:
             c = self._classifier(user, request)
             del user.classifiers[c.classifier_id]
             self.classifiers.pop(c.classifier_id, None)
-        return Response(204)
+        return json_response({})
 
     # ---------------------------------------------------------------- inference
 
@@ -1266,7 +1284,12 @@ class EmulatorApp:
             body: dict[str, Any] = {"status": _RETRAIN_STATUS[state]}
             if job.model_id is not None:
                 body["model_id"] = job.model_id
-            body["message"] = job.job.message if state == "failed" else _RETRAIN_MESSAGES[state]
+            if state == "failed":
+                body["message"] = job.job.message
+            elif state == "queued" and not job.uploaded:
+                body["message"] = RETRAIN_WAITING_FOR_UPLOAD
+            else:
+                body["message"] = _RETRAIN_MESSAGES[state]
             if state == "finished" and job.job.result_token:
                 body["download_url"] = self._url(request, DOWNLOAD_PATH, token=job.job.result_token)
             body["metadata"] = {"retrain_job_id": job.job_id}

@@ -26,6 +26,16 @@ under one lock) and acts on them. Kinds:
     expire every API key issued so far and answer ``Inactive_credential.``; only management
     routes other than ``/api-key`` are affected. ``key_lifetime`` optionally makes keys issued
     afterwards short-lived.
+``corrupt-upload``
+    ``PUT`` to an upload URL only: the real handler runs and answers normally, but the bytes it
+    stores are altered (:func:`alter_stored_file`), so the ``ETag`` (the MD5 of what is stored)
+    does not match what the client sent.
+``fail-classifier``
+    ``POST /classifiers`` only: the prediction API is created as usual but its build ends in
+    ``failed`` instead of ``running``.
+
+The last two are *handler faults*: :meth:`EmulatorApp.intercept` marks the request
+(``request.handler_fault``) and lets the real handler apply them.
 
 Control endpoints (``/_emulator/...``, see :func:`handle_control`) expose the same operations over
 HTTP when the emulator was started with control enabled.
@@ -35,13 +45,16 @@ Standard library only.
 
 from __future__ import annotations
 
+import hashlib
 import http
+import io
 import itertools
 import json
 import logging
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_predictionone.api import contract
@@ -59,8 +72,13 @@ DROP = "drop"
 DROP_MID_RESPONSE = "drop-mid-response"
 DROP_MID_UPLOAD = "drop-mid-upload"
 EXPIRE_KEYS = "expire-keys"
-KINDS = (ERROR, HTML, LATENCY, DROP, DROP_MID_RESPONSE, DROP_MID_UPLOAD, EXPIRE_KEYS)
+CORRUPT_UPLOAD = "corrupt-upload"
+FAIL_CLASSIFIER = "fail-classifier"
+KINDS = (ERROR, HTML, LATENCY, DROP, DROP_MID_RESPONSE, DROP_MID_UPLOAD, EXPIRE_KEYS, CORRUPT_UPLOAD, FAIL_CLASSIFIER)
 """Every fault kind."""
+
+HANDLER_FAULTS = {CORRUPT_UPLOAD: ("PUT", "upload"), FAIL_CLASSIFIER: ("POST", contract.PATH_CLASSIFIERS)}
+"""Faults applied by the real handler of one route: kind -> (method, route)."""
 
 ANY_ROUTE = "*"
 """Route pattern matching every route (``expire-keys``: every management route but ``/api-key``)."""
@@ -145,6 +163,8 @@ class Fault:
         if not self.active or (self.method is not None and self.method != method):
             return False
         if self.kind == EXPIRE_KEYS and (route == contract.PATH_API_KEY or route in NON_MANAGEMENT_ROUTES):
+            return False
+        if self.kind in HANDLER_FAULTS and HANDLER_FAULTS[self.kind] != (method, route):
             return False
         return self.route in (ANY_ROUTE, route)
 
@@ -280,6 +300,13 @@ def make_fault(
         key_lifetime = _seconds(key_lifetime, "key_lifetime")
     if kind_text == EXPIRE_KEYS and (route == contract.PATH_API_KEY or route in NON_MANAGEMENT_ROUTES):
         raise FaultError(f"{EXPIRE_KEYS} applies to management routes other than {contract.PATH_API_KEY}")
+    if kind_text in HANDLER_FAULTS:
+        only_method, only_route = HANDLER_FAULTS[kind_text]
+        if route not in (ANY_ROUTE, only_route) or method not in (None, only_method):
+            raise FaultError(
+                f"{kind_text} applies to {only_method} {only_route} only (route {only_route!r} or '*', "
+                f"method {only_method} or None), not {method or 'any'} {route}"
+            )
     if kind_text == ERROR and message is None:
         message = DEFAULT_MESSAGE
     return Fault(
@@ -326,7 +353,7 @@ def parse_fault_spec(text: str) -> dict[str, Any]:
 
     Examples: ``/models/results:503:2:5``, ``GET:/api-key:500``, ``*:latency:*:0.5``,
     ``PUT:upload:drop-mid-upload``, ``download:drop-mid-response:3``, ``/models:expire-keys``,
-    ``/classifiers:html``.
+    ``/classifiers:html``, ``upload:corrupt-upload:2``, ``/classifiers:fail-classifier``.
     """
     parts = text.strip().split(":")
     spec: dict[str, Any] = {}
@@ -598,6 +625,27 @@ def html_fault_response(fault: Fault) -> Response:
         "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     )
     return Response(status, page.encode("ascii"), "text/html", _retry_headers(fault))
+
+
+def alter_stored_file(path: Path) -> str:
+    """``corrupt-upload``: alter the stored bytes of an upload in place; the hex MD5 of the result.
+
+    The middle byte is inverted (every bit flipped), so the size stays the same and the content
+    differs from what was sent; an empty upload becomes the single byte ``0xff``. The MD5 is
+    computed from the file as stored, like the ETag of a store that received altered bytes.
+    """
+    with path.open("r+b") as handle:
+        size = handle.seek(0, io.SEEK_END)
+        position = size // 2
+        handle.seek(position)
+        original = handle.read(1)
+        handle.seek(position)
+        handle.write(bytes([original[0] ^ 0xFF]) if original else b"\xff")
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_part_of_body(request: Request) -> int:

@@ -191,6 +191,8 @@ class Request:
     base_url: str
     route: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    handler_fault: str | None = None
+    """A fault kind the route's handler applies itself (``corrupt-upload``, ``fail-classifier``)."""
 
     def arg(self, name: str) -> str | None:
         """First value of a query parameter, or ``None``."""

@@ -96,9 +96,10 @@ def test_full_deploy_flow(p1: ManualClient, emulator: Emulator, trained_model: i
         code=contract.CODE_INFERENCE_UNAVAILABLE,
     )
 
-    # delete: 204 without a body, then it is gone
+    # delete: 200 with an empty JSON object (the manual's example calls .json() on it), then it is gone
     deleted = p1.call("DELETE", f"/classifiers/{classifier_id}", key)
-    assert deleted.status_code == 204 and deleted.content == b""
+    assert deleted.status_code == 200 and deleted.json() == {}
+    assert deleted.headers["Content-Type"].startswith("application/json")
     assert p1.ok("GET", "/classifiers", key) == {"classifiers": []}
     assert_error(p1.call("DELETE", f"/classifiers/{classifier_id}", key), "Not found classifier.")
     assert_error(

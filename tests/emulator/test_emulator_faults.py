@@ -6,6 +6,7 @@ emulator's misbehaviour itself, not a client's handling of it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -296,6 +297,96 @@ def test_drop_mid_upload_reads_part_of_the_body_then_closes(emulator: Emulator) 
 
 
 # --------------------------------------------------------------------------------------------
+# Handler faults: corrupt-upload, fail-classifier
+# --------------------------------------------------------------------------------------------
+
+
+def _upload_slot(emulator: Emulator) -> tuple[str, Path]:
+    """A fresh training-file upload URL and the path where the emulator stores what it receives."""
+    key = train_key(emulator)
+    urls = requests.get(
+        emulator.base_url + "/data-sets/upload-url", params={"extension": "csv"}, headers={"x-api-key": key}, timeout=10
+    ).json()
+    process = emulator.app.users[SECRET].processes[urls["external_process_id"]]
+    return urls["learn_data_set_upload_url"], process.path("learn")
+
+
+def test_corrupt_upload_stores_altered_bytes_and_answers_their_md5(emulator: Emulator) -> None:
+    url, stored = _upload_slot(emulator)
+    data = to_csv(HEADER, purchase_rows(3000, seed=4))  # large enough for the emulator's threaded hashing
+    fault = emulator.faults.add("upload", "corrupt-upload", count=2)
+    assert requests.get(url, timeout=10).status_code == 405  # another method on the route does not consume it
+
+    answer = requests.put(url, data=data, timeout=10)
+    kept = stored.read_bytes()
+    assert answer.status_code == 200 and answer.content == b""
+    assert len(kept) == len(data) and kept != data
+    assert sum(a != b for a, b in zip(kept, data, strict=True)) == 1  # one byte altered, the size kept
+    assert answer.headers["ETag"] == f'"{hashlib.md5(kept).hexdigest()}"' != f'"{hashlib.md5(data).hexdigest()}"'
+
+    empty = requests.put(url, data=b"", timeout=10)  # nothing to alter: one byte is stored instead
+    altered = b"\xff"
+    assert stored.read_bytes() == altered and empty.headers["ETag"] == f'"{hashlib.md5(altered).hexdigest()}"'
+    assert emulator.faults.get(fault.id).remaining == 0
+
+    intact = requests.put(url, data=data, timeout=10)  # normal behaviour resumes
+    assert stored.read_bytes() == data and intact.headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert emulator.faults.fired("upload", "corrupt-upload") == 2
+    assert not list(emulator.data_dir.rglob("*.part"))
+
+
+def test_handler_faults_fire_only_on_their_route_even_for_star(emulator: Emulator) -> None:
+    corrupt = emulator.faults.add("*", "corrupt-upload")
+    fail = emulator.faults.add("*", "fail-classifier")
+    assert models(emulator, train_key(emulator)).status_code == 200  # neither fires on other routes
+    assert (emulator.faults.get(corrupt.id).remaining, emulator.faults.get(fail.id).remaining) == (1, 1)
+    url, stored = _upload_slot(emulator)
+    requests.put(url, data=b"a,b\n1,2\n", timeout=10)
+    assert stored.read_bytes() != b"a,b\n1,2\n" and emulator.faults.fired(kind="corrupt-upload") == 1
+    assert emulator.faults.get(fail.id).remaining == 1
+
+
+def test_corrupt_upload_through_the_control_endpoint(emulator: Emulator) -> None:
+    response = control(emulator, "POST", "/faults", json={"route": "upload", "kind": "corrupt-upload", "count": 1})
+    assert response.status_code == 201 and response.json()["faults"][0]["kind"] == "corrupt-upload"
+    url, stored = _upload_slot(emulator)
+    answer = requests.put(url, data=b"x,y\n1,2\n", timeout=10)
+    assert answer.headers["ETag"] == f'"{hashlib.md5(stored.read_bytes()).hexdigest()}"'
+    assert stored.read_bytes() != b"x,y\n1,2\n"
+    assert control(emulator, "GET", "/faults").json()["fired"][0]["kind"] == "corrupt-upload"
+
+
+def test_fail_classifier_makes_the_next_builds_end_in_failed(
+    p1: ManualClient, emulator: Emulator, trained_model: int
+) -> None:
+    key = p1.api_key("deploy")
+    rules = [{"source": "0.0.0.0/0", "order": "allow", "priority": 0}]
+    emulator.faults.add("/classifiers", "fail-classifier", count=2)
+    created = [p1.ok("POST", "/classifiers", key, json={"model_id": trained_model, "rules": rules}) for _ in range(2)]
+    for item in created:
+        failed = p1.wait_classifier(key, item["classifier_id"], "failed")
+        assert failed["url"] is None and failed["active"] is True  # never built; active is the requested state
+    assert emulator.faults.fired("/classifiers", "fail-classifier") == 2
+    _key, healthy = p1.deploy(trained_model, key)  # the third build runs again
+    assert healthy["status"] == "running"
+
+    # a failed prediction API answers inference with its status, and can be started again
+    classifier_id = created[0]["classifier_id"]
+    restarted = p1.ok("PATCH", f"/classifiers/{classifier_id}", key, json={"active": True})["classifier"]
+    assert restarted["status"] == "building"
+    assert p1.wait_classifier(key, classifier_id, "running")["url"] is not None
+
+
+def test_fail_classifier_through_the_control_endpoint(p1: ManualClient, emulator: Emulator, trained_model: int) -> None:
+    response = control(emulator, "POST", "/faults", json={"route": "/classifiers", "kind": "fail-classifier"})
+    assert response.status_code == 201
+    key = p1.api_key("deploy")
+    rules = [{"source": "0.0.0.0/0", "order": "allow", "priority": 0}]
+    created = p1.ok("POST", "/classifiers", key, json={"model_id": trained_model, "rules": rules})
+    assert p1.wait_classifier(key, created["classifier_id"], "failed")["status"] == "failed"
+
+
+# --------------------------------------------------------------------------------------------
 # API keys
 # --------------------------------------------------------------------------------------------
 
@@ -520,11 +611,18 @@ def test_registry_validation() -> None:
         {"route": "/api-key", "kind": "expire-keys"},
         {"route": "upload", "kind": "expire-keys"},
         {"route": "/models", "kind": "drop", "key_lifetime": 1},
+        {"route": "/models", "kind": "corrupt-upload"},
+        {"route": "upload", "kind": "corrupt-upload", "method": "POST"},
+        {"route": "upload", "kind": "fail-classifier"},
+        {"route": "/classifiers", "kind": "fail-classifier", "method": "GET"},
+        {"route": "/classifiers", "kind": "fail-classifier", "message": "x"},
     ]
     for spec in bad:
         with pytest.raises(FaultError):
             registry.add(**spec)
-    assert len(registry.list()) == 4
+    assert registry.add("upload", "corrupt-upload", count=3, method="put").method == "PUT"
+    assert registry.add("*", "fail-classifier").route == "*"
+    assert len(registry.list()) == 6
 
 
 def test_known_routes_are_the_emulator_routes(emulator: Emulator) -> None:
@@ -557,6 +655,20 @@ def test_cli_fault_spec_parser() -> None:
         "count": 1,
         "key_lifetime": "30",
     }
+    assert parse_fault_spec("PUT:upload:corrupt-upload:2") == {
+        "method": "PUT",
+        "route": "upload",
+        "kind": "corrupt-upload",
+        "count": 2,
+    }
+    assert parse_fault_spec("/classifiers:fail-classifier:*") == {
+        "route": "/classifiers",
+        "kind": "fail-classifier",
+        "count": None,
+    }
+    for text in ("/models:corrupt-upload", "upload:corrupt-upload:1:5", "GET:/classifiers:fail-classifier"):
+        with pytest.raises(FaultError):
+            parse_fault_spec(text)
     for text in ("/models", "/models:drop:x", "/models:drop:1:2", "/models:latency", "/nope:500", "a:b:c:d:e:f"):
         with pytest.raises(FaultError):
             parse_fault_spec(text)
@@ -586,6 +698,8 @@ def test_cli_starts_with_a_fault() -> None:
             "GET:/api-key:503:1:9",
             "--fail-next-job",
             "train:Boom",
+            "--fault",
+            "upload:corrupt-upload",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -607,9 +721,20 @@ def test_cli_starts_with_a_fault() -> None:
         )
         assert second.status_code == 200
         assert requests.get(url + "/_emulator/faults", timeout=5).status_code == 404  # control is off by default
+        key = second.json()["api_key"]
+        slots = requests.get(
+            url + "/v1/external/data-sets/upload-url",
+            params={"extension": "csv"},
+            headers={"x-api-key": key},
+            timeout=5,
+        ).json()
+        sent = b"a,b\n1,2\n"
+        etags = [requests.put(slots["learn_data_set_upload_url"], data=sent, timeout=5).headers["ETag"] for _ in "12"]
+        assert etags[0] != etags[1] == f'"{hashlib.md5(sent).hexdigest()}"'  # the first upload was corrupted
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "fault injected: error on GET /api-key" in err
-    assert "1 fault(s), 1 job failure(s)" in err
+    assert "2 fault(s), 1 job failure(s)" in err
+    assert "fault injected: corrupt-upload on PUT upload" in err

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
+import pytest
 from emulator_testkit import (
     HEADER,
     ManualClient,
@@ -80,6 +82,40 @@ def test_full_retrain_flow(
     assert p1.call("PUT", f"/retrain_jobs/{job_id}/update_model", key).status_code == 200
 
 
+def test_a_queued_retrain_job_says_whether_it_waits_for_its_upload(
+    p1: ManualClient, emulator: Emulator, trained_model: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hold the job thread in its queued phase (it waits on app.stopping) until the test has looked.
+    release = threading.Event()
+    stopping = emulator.app.stopping
+    real_wait = stopping.wait
+
+    def held_wait(timeout: float | None = None) -> bool:
+        release.wait(30)
+        return real_wait(timeout)
+
+    monkeypatch.setattr(stopping, "wait", held_wait)
+    key = p1.api_key("retrain", model_id=trained_model)
+    created = p1.ok("GET", "/retrain_jobs/upload_url", key, params={"filename": "train.csv"})
+    job_id = created["retrain_job_id"]
+    try:
+        waiting = p1.ok("GET", f"/retrain_jobs/{job_id}", key)
+        assert (waiting["status"], waiting["message"]) == (
+            "job_queued",
+            "Waiting for the upload of the retraining data.",
+        )
+        assert (
+            p1.session.put(created["upload_url"], data=to_csv(HEADER, purchase_rows(200, seed=31))).status_code == 200
+        )
+        queued = p1.ok("GET", f"/retrain_jobs/{job_id}", key)
+        assert (queued["status"], queued["message"]) == ("job_queued", "Retraining is queued.")
+        assert isinstance(queued["model_id"], int)  # the new model record exists from the upload on
+    finally:
+        release.set()
+    status, seen = wait_retrain(p1, key, job_id)
+    assert seen[-1] == "job_finished" and status["message"] == "Retraining finished."
+
+
 def test_retrain_with_a_plain_csv(p1: ManualClient, trained_model: int) -> None:
     key = p1.api_key("retrain", model_id=trained_model)
     created = p1.ok("GET", "/retrain_jobs/upload_url", key, params={"filename": "train.csv"})
@@ -153,7 +189,7 @@ def test_retrain_errors(
 
     # the model is deleted: its key and jobs go with it
     train_key = p1.api_key("train")
-    assert p1.call("DELETE", f"/models/{trained_model}", train_key).status_code == 204
+    assert p1.call("DELETE", f"/models/{trained_model}", train_key).status_code == 200
     assert_error(
         p1.call("GET", "/retrain_jobs/upload_url", key, params={"filename": "a.csv"}), "This model may be deleted."
     )
