@@ -203,7 +203,21 @@ def update_classifier(
     rules: Iterable[IpRule] | None = None,
     active: bool | None = None,
     is_editable: bool | None = None,
+    current: Classifier | None = None,
 ) -> Call[Classifier]:
+    """Update Classifier (spec 4.12).
+
+    The manual's example always sends ``rules``, ``active`` and ``is_editable``, and spec 7.8 asks
+    to send ``is_editable`` back as read: with ``current`` (the prediction API as just read), every
+    field not given is sent back with its current value, so the update changes only what was asked.
+    """
+    if current is not None:
+        if rules is None and current.rules:
+            rules = current.rules
+        if active is None and current.active is not None:
+            active = current.active
+        if is_editable is None and current.is_editable is not None:
+            is_editable = current.is_editable
     body: dict[str, Any] = {}
     if rules is not None:
         body["rules"] = [r.to_json() for r in rules]

@@ -605,9 +605,29 @@ class PredictionOneClient(_ClientCore):
         rules: list[IpRule] | None = None,
         active: bool | None = None,
         is_editable: bool | None = None,
+        current: Classifier | None = None,
     ) -> Classifier:
-        """Update Classifier (spec 4.12). Only the fields given are sent."""
-        return self.call(calls.update_classifier(classifier_id, rules=rules, active=active, is_editable=is_editable))
+        """Update Classifier (spec 4.12): change the fields given, send the others back unchanged.
+
+        Like the manual's example, the request always carries ``rules``, ``active`` and
+        ``is_editable`` (spec 7.8: the lock flag is sent back as read). Fields left ``None`` take
+        their values from ``current``, the prediction API as just read; without it, and with a
+        field left ``None``, it is read first (one Get Classifier).
+
+        :param classifier_id: the prediction API to update.
+        :param rules: replacement IP rules; ``None`` keeps the current ones.
+        :param active: ``True`` starts it, ``False`` stops it; ``None`` keeps the current value.
+        :param is_editable: the lock flag; ``None`` keeps the current value.
+        :param current: the prediction API as the caller just read it.
+        """
+        if current is None and None in (rules, active, is_editable):
+            current = self.get_classifier(classifier_id)
+        updated = self.call(
+            calls.update_classifier(classifier_id, rules=rules, active=active, is_editable=is_editable, current=current)
+        )
+        if updated.api_key:
+            self._on_secret(updated.api_key)
+        return updated
 
     def delete_classifier(self, classifier_id: str) -> None:
         """Delete Classifier (spec 4.13)."""
@@ -828,6 +848,9 @@ class AsyncPredictionOneClient(_ClientCore):
     async def get_classifier(self, classifier_id: str) -> Classifier | None:
         """One prediction API from Get Classifier (spec 7.7), or ``None``."""
         found = await self.call(calls.list_classifiers())
+        for item in found:
+            if item.api_key:
+                self._on_secret(item.api_key)  # every listed key, as the sync client does
         return next((item for item in found if item.classifier_id == classifier_id), None)
 
 

@@ -366,7 +366,8 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
     Each prediction API uses up one purchased API option, so by default (``if_exists="reuse"``)
     an existing prediction API of the same model that has not failed is reused instead of creating
     a second one: a stopped one is started again, and when ``rules`` are given and differ from its
-    rules they are applied. ``if_exists="create"`` always creates a new prediction API.
+    rules they are applied (without ``rules`` its rules are kept). ``if_exists="create"`` always
+    creates a new prediction API.
 
     A retry never creates a duplicate: the new ``classifier_id`` is recorded in the task's durable
     state before waiting, and the next try re-attaches to it (see :mod:`.ledger`) — unless it
@@ -374,8 +375,9 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
 
     :param model_id: the model to deploy (e.g. the ``model_id`` the train operator returns). Templated.
     :param rules: IP access rules: ``IpRule`` objects or ``{"source", "order", "priority"}`` dicts
-        (CIDR source, ``"allow"``/``"deny"``, whole-number priority). Default ``None``: allow every
-        caller (``ALLOW_ALL``, one ``0.0.0.0/0`` allow rule). Checked before any request. Templated.
+        (CIDR source, ``"allow"``/``"deny"``, whole-number priority). Default ``None``: a new
+        prediction API allows every caller (``ALLOW_ALL``, one ``0.0.0.0/0`` allow rule); a reused
+        one keeps its current rules. Checked before any request. Templated.
     :param if_exists: ``"reuse"`` (default) or ``"create"``, see above.
     :param wait_for_running: wait until the prediction API is running (default true); otherwise
         return right after creating it, with its current status.
@@ -417,7 +419,8 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
             _checked_rules(rules)
 
     def _rules(self) -> tuple[IpRule, ...] | None:
-        """The rules the user asked for, checked; ``None`` when left unset (allow all for a new API)."""
+        """The rules the user asked for, checked; ``None`` when left unset (allow all for a new API,
+        keep the rules of a reused one)."""
         return None if self.rules is None else normalize_rules(self.rules)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -577,8 +580,9 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
             classifier.classifier_id,
             ", ".join("start it" if key == "active" else "apply the given rules" for key in change),
         )
-        # Spec 7.8: send the lock flag back as read, so the update never changes it by accident.
-        self.client.update_classifier(classifier.classifier_id, is_editable=classifier.is_editable, **change)
+        # Spec 4.12 / 7.8: the fields not changed (the lock flag, the rules when none were given) are sent
+        # back as read, so the update never changes them by accident.
+        self.client.update_classifier(classifier.classifier_id, current=classifier, **change)
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,8 +593,9 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
 class PredictionOneUpdatePredictionApiOperator(_PredictionApiOperator):
     """Change a prediction API's IP rules, start or stop it, or set its lock flag (spec 4.12).
 
-    The prediction API is read first; as spec 7.8 advises, its current ``is_editable`` is sent
-    back unchanged unless ``is_editable`` is given. Then, with ``wait``, the operator waits until
+    The prediction API is read first; like the manual's example (spec 4.12) the update sends
+    ``rules``, ``active`` and ``is_editable``, and what is not changed is sent back as read (spec
+    7.8 advises it for ``is_editable``). Then, with ``wait``, the operator waits until
     it is running (``active=True``, or new rules on a prediction API that is not stopped) or
     stopped (``active=False``). Returns the prediction API: ``classifier_id``, ``model_id``, ``url``,
     ``version``, ``status``, ``active``, ``is_editable`` and ``rules`` (never its inference key).
@@ -669,9 +674,13 @@ class PredictionOneUpdatePredictionApiOperator(_PredictionApiOperator):
         classifier_id = _require_text("classifier_id", self.classifier_id)
         rules, active, is_editable = self._changes()
         current = self._require(classifier_id)
-        lock = is_editable if is_editable is not None else current.is_editable
+        # Spec 4.12 / 7.8: what is not changed (rules, active, the lock flag) is sent back as read.
         updated = self.client.update_classifier(
-            classifier_id, rules=None if rules is None else list(rules), active=active, is_editable=lock
+            classifier_id,
+            rules=None if rules is None else list(rules),
+            active=active,
+            is_editable=is_editable,
+            current=current,
         )
         done = [
             f"rules -> {[r.to_json() for r in rules]}" if rules is not None else "",
@@ -779,7 +788,8 @@ class PredictionOneDeletePredictionApiOperator(_PredictionApiOperator):
                 self.log.info(
                     "Prediction API %s is %r; stopping it before deleting (spec 7.9).", classifier_id, current.status
                 )
-                self.client.update_classifier(classifier_id, active=False, is_editable=current.is_editable)
+                # Spec 4.12 / 7.8: the rules and the lock flag are sent back as read.
+                self.client.update_classifier(classifier_id, active=False, current=current)
             if self.wait_for_stop:
                 try:
                     self._wait(classifier_id, ClassifierTarget.STOPPED, resume_kwargs={"classifier_id": classifier_id})

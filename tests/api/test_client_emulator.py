@@ -269,3 +269,25 @@ def test_async_client_status_checks(
 
     status, classifier = asyncio.run(run())
     assert status.state is JobState.SUCCEEDED and classifier.is_ready
+
+
+def test_update_and_async_get_classifier_report_the_inference_key(
+    deployed: dict[str, Any], emulator: Any, secret_key: str
+) -> None:
+    """The prediction API's key in an Update Classifier answer, and in the Get Classifier answer a
+    trigger reads, is handed to ``on_secret`` (the hook registers it with Airflow's masker)."""
+    classifier_id, inference_key = deployed["classifier"].classifier_id, deployed["created"].api_key
+    seen: list[str] = []
+    with PredictionOneClient(secret_key, host=emulator.url, on_secret=seen.append) as fresh:
+        # Every field given: no Get Classifier first, so only the update's answer can report the key.
+        updated = fresh.update_classifier(classifier_id, rules=list(ALLOW_ALL), active=True, is_editable=True)
+    assert updated.api_key == inference_key and inference_key in seen
+    assert emulator.request_count("PATCH", "/classifiers/{classifier_id}") == 1
+
+    async def read() -> Any:
+        async with AsyncPredictionOneClient(secret_key, host=emulator.url, on_secret=seen_async.append) as aclient:
+            return await aclient.get_classifier(classifier_id)
+
+    seen_async: list[str] = []
+    assert asyncio.run(read()).api_key == inference_key
+    assert inference_key in seen_async

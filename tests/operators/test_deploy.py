@@ -83,6 +83,26 @@ def request_log(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list
     yield seen
 
 
+@pytest.fixture
+def received_json(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(method, route, JSON body)`` of every JSON request body the emulator read, in order."""
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+    read = emulator.app._json_object
+
+    def record(request: Any) -> dict[str, Any]:
+        body: dict[str, Any] = read(request)
+        seen.append((request.method, request.route, body))
+        return body
+
+    monkeypatch.setattr(emulator.app, "_json_object", record)
+    return seen
+
+
+def patches(received: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The Update Classifier bodies among ``received``."""
+    return [body for method, route, body in received if (method, route) == ("PATCH", "/classifiers/{classifier_id}")]
+
+
 def deploy_op(model_id: Any, **kwargs: Any) -> PredictionOneDeployModelOperator:
     options: dict[str, Any] = {"task_id": "deploy", "model_id": model_id, "check_interval": 0.05} | kwargs
     return PredictionOneDeployModelOperator(**options)
@@ -271,6 +291,30 @@ def test_deploy_reuses_the_models_prediction_api(
     assert emulator.request_count("POST", "/classifiers") == 2
 
 
+def test_rules_none_allows_all_on_a_new_api_and_keeps_a_reused_apis_rules(
+    predictionone_conn: str,
+    emulator: Any,
+    trained_model: int,
+    p1_client: PredictionOneClient,
+    received_json: list[tuple[str, str, dict[str, Any]]],
+) -> None:
+    allow_all = [{"source": "0.0.0.0/0", "order": "allow", "priority": 0}]
+    created = deploy_op(trained_model, deferrable=False).execute(fake_context())  # rules=None
+    creates = [body for method, route, body in received_json if (method, route) == ("POST", "/classifiers")]
+    assert creates == [{"model_id": trained_model, "rules": allow_all}]
+    with emulator.app.lock:
+        assert emulator.app.classifiers[created["classifier_id"]].rules == allow_all  # what the service stored
+
+    local = IpRule("127.0.0.0/8", "allow", 0)
+    p1_client.update_classifier(created["classifier_id"], rules=[local], active=False)
+    del received_json[:]
+    reused = deploy_op(trained_model, deferrable=False).execute(fake_context())  # rules=None, if_exists="reuse"
+    assert reused["classifier_id"] == created["classifier_id"] and reused["status"] == "running"
+    # Started again with its rules sent back unchanged: rules=None never widens a reused API's access.
+    assert patches(received_json) == [{"rules": [local.to_json()], "active": True, "is_editable": True}]
+    assert p1_client.get_classifier(created["classifier_id"]).rules == [local]  # type: ignore[union-attr]
+
+
 def test_deploy_does_not_reuse_a_failed_prediction_api(
     predictionone_conn: str, emulator: Any, trained_model: int, running_api: str
 ) -> None:
@@ -320,26 +364,21 @@ def test_update_rules_and_active_with_waits(
     emulator: Any,
     running_api: str,
     p1_client: PredictionOneClient,
-    monkeypatch: pytest.MonkeyPatch,
+    received_json: list[tuple[str, str, dict[str, Any]]],
 ) -> None:
     api_key = p1_client.get_classifier(running_api).api_key  # type: ignore[union-attr]
     url = p1_client.get_classifier(running_api).url  # type: ignore[union-attr]
     assert api_key and url
     with emulator.app.lock:
         emulator.app.classifiers[running_api].is_editable = False  # the lock flag must survive updates (7.8)
-    sent: list[dict[str, Any]] = []
-    original = PredictionOneClient.update_classifier
-
-    def spy(self: PredictionOneClient, classifier_id: str, **kwargs: Any) -> Any:
-        sent.append(kwargs)
-        return original(self, classifier_id, **kwargs)
-
-    monkeypatch.setattr(PredictionOneClient, "update_classifier", spy)
+    allow_all = [rule.to_json() for rule in ALLOW_ALL]
+    local = {"source": "127.0.0.0/8", "order": "allow", "priority": 0}
 
     denied = update_op(running_api, rules=DENY_ALL, deferrable=False).execute(fake_context())
     assert denied["status"] == "running" and denied["rules"] == DENY_ALL
     assert denied["is_editable"] is False and "api_key" not in denied and api_key not in json.dumps(denied)
-    assert sent[-1] == {"rules": [IpRule("0.0.0.0/0", "deny", 0)], "active": None, "is_editable": False}
+    # Spec 4.12 / 7.8: every update carries rules, active and is_editable; what is not changed is sent as read.
+    assert patches(received_json)[-1] == {"rules": DENY_ALL, "active": True, "is_editable": False}
     with pytest.raises(InferenceIpNotAllowedError):
         p1_client.inference(url, api_key, INFERENCE_CSV)
 
@@ -351,15 +390,16 @@ def test_update_rules_and_active_with_waits(
 
     stopped = update_op(running_api, active=False, deferrable=False).execute(fake_context())
     assert stopped["status"] == "terminated" and stopped["active"] is False
-    assert sent[-1] == {"rules": None, "active": False, "is_editable": False}
+    assert patches(received_json)[-1] == {"rules": [local], "active": False, "is_editable": False}
 
     # New rules on a stopped API: nothing to wait for (it would never become running by itself).
     quiet = update_op(running_api, rules=list(ALLOW_ALL), deferrable=False, timeout=1).execute(fake_context())
     assert quiet["status"] == "terminated"
+    assert patches(received_json)[-1] == {"rules": allow_all, "active": False, "is_editable": False}
 
     started = update_op(running_api, active="True", is_editable="true", deferrable=False).execute(fake_context())
     assert started["status"] == "running" and started["active"] is True and started["is_editable"] is True
-    assert sent[-1] == {"rules": None, "active": True, "is_editable": True}
+    assert patches(received_json)[-1] == {"rules": allow_all, "active": True, "is_editable": True}
 
 
 def test_update_deferrable_path(predictionone_conn: str, emulator: Any, running_api: str) -> None:
@@ -397,7 +437,14 @@ def test_delete_stops_a_running_api_first(
     trained_model: int,
     p1_client: PredictionOneClient,
     request_log: list[tuple[str, str]],
+    received_json: list[tuple[str, str, dict[str, Any]]],
 ) -> None:
+    rules = [{"source": "127.0.0.0/8", "order": "allow", "priority": 0}]
+    p1_client.update_classifier(running_api, rules=[IpRule.from_json(rules[0])])
+    wait_for_classifier(p1_client, running_api, "running", check_interval=0.05, timeout=30)
+    with emulator.app.lock:
+        emulator.app.classifiers[running_api].is_editable = False
+    del received_json[:], request_log[:]
     result = delete_op(running_api, deferrable=False).execute(fake_context())
     assert result == {"classifier_id": running_api, "model_id": trained_model, "deleted": True}
     assert p1_client.get_classifier(running_api) is None
@@ -406,6 +453,8 @@ def test_delete_stops_a_running_api_first(
     patch, delete = request_log.index(writes[0]), request_log.index(writes[1])
     # Between them the operator waited: Get Classifier until the API had stopped.
     assert ("GET", "/classifiers") in request_log[patch + 1 : delete]
+    # The stop request sends the current rules and lock flag back unchanged (spec 4.12, 7.8).
+    assert patches(received_json) == [{"rules": rules, "active": False, "is_editable": False}]
 
 
 def test_delete_deferrable_path_deletes_on_resume(
