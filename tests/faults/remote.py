@@ -10,8 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from airflow_provider_predictionone.emulator import DEFAULT_SECRET_KEY, Emulator
 from airflow_provider_predictionone.operators import (
@@ -56,6 +60,44 @@ def prediction_apis(emulator: Emulator) -> int:
     """Prediction APIs (classifiers) created."""
     with emulator.app.lock:
         return len(_user(emulator).classifiers)
+
+
+class Arrivals:
+    """When each request reached the emulator (``time.monotonic()``), per ``(method, route)``.
+
+    Recorded at the emulator's single dispatch point, before faults are applied, so a request the
+    emulator answers with an injected error counts too. Install with :func:`record_arrivals`.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, method: str, route: str, when: float) -> None:
+        with self._lock:
+            self._times.setdefault((method, route), []).append(when)
+
+    def times(self, method: str, route: str) -> list[float]:
+        """Arrival times of the requests to ``route`` with ``method``, oldest first."""
+        with self._lock:
+            return list(self._times.get((method.upper(), route), []))
+
+
+def record_arrivals(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Arrivals:
+    """Record from now on when each request reaches ``emulator`` (undone with ``monkeypatch``)."""
+    arrivals = Arrivals()
+    handle = emulator.app.handle
+
+    def timed(request: Any) -> Any:
+        arrived = time.monotonic()
+        try:
+            return handle(request)
+        finally:
+            if request.route:  # control endpoints are not routed (nor counted)
+                arrivals.add(request.method, request.route, arrived)
+
+    monkeypatch.setattr(emulator.app, "handle", timed)
+    return arrivals
 
 
 # -- task contexts -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from tests.faults.remote import (
     fake_context,
     predict_op,
     prediction_apis,
+    record_arrivals,
     retrain_op,
     retrainings,
     train_op,
@@ -144,6 +145,42 @@ def test_retry_after_is_honoured(predictionone_conn: str, emulator: Emulator, cu
     assert emulator.faults.fired() == 1 and trainings(emulator) == 1
 
 
+RETRY_AFTER = 1  # seconds; the connection's own backoff is 10 ms, so a gap this long comes from the header
+
+
+def test_retry_after_of_a_429_is_honoured_before_train_is_sent_again(
+    predictionone_conn: str, emulator: Emulator, customers_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 429 proves the server did not act, so even Train is sent again — after the Retry-After it asked for."""
+    epid = upload_op(customers_csv).execute(fake_context(task_id="upload"))
+    arrivals = record_arrivals(emulator, monkeypatch)
+    emulator.faults.add("/models", "429", 1, method="POST", retry_after=RETRY_AFTER)
+    assert train_op(epid).execute(fake_context())["status"] == "finished"
+    first, second = arrivals.times("POST", "/models")  # the refused Train and its one repeat
+    assert second - first >= RETRY_AFTER
+    assert emulator.faults.fired() == 1 and trainings(emulator) == 1
+
+
+def test_retry_after_of_a_429_is_honoured_by_the_trigger(
+    predictionone_conn: str, emulator: Emulator, customers_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trigger's async client waits as told too (it sleeps on the event loop, not the 10 ms backoff)."""
+    emulator.set_train_seconds(0.8)  # still running at the first check, so the task defers
+    epid = upload_op(customers_csv).execute(fake_context(task_id="upload"))
+    context = fake_context()
+    op = train_op(epid, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    arrivals = record_arrivals(emulator, monkeypatch)
+    emulator.faults.add("/models/results", "429", 1, retry_after=RETRY_AFTER)  # the trigger's first poll
+    event = run_trigger(deferred.value.trigger)
+    assert event["status"] == "success", event
+    polls = arrivals.times("GET", "/models/results")
+    assert len(polls) >= 2 and polls[1] - polls[0] >= RETRY_AFTER  # the refused poll and its repeat
+    assert op.execute_complete(context, event, **deferred.value.kwargs)["status"] == "finished"
+    assert emulator.faults.fired() == 1 and trainings(emulator) == 1
+
+
 def test_a_read_timeout_on_a_status_check_is_retried(
     short_timeout_conn: float, emulator: Emulator, customers_csv: Path
 ) -> None:
@@ -191,6 +228,48 @@ def test_retrain_flow_retries_transient_faults_and_retrains_once(
     assert summary["status"] == "job_finished" and summary["model_id"] not in (None, deployed_model)
     assert summary["metrics"]
     assert emulator.faults.fired() == count
+    assert retrainings(emulator) == 1
+    assert context["task_state_store"] == {}
+
+
+RETRAIN_STATUS = "/retrain_jobs/{retrain_job_id}"
+ASYNC_RETRAIN_WAIT_FAULTS = [
+    fault(RETRAIN_STATUS, "500", 2),
+    fault(RETRAIN_STATUS, "503", 2, **NOW),
+    fault(RETRAIN_STATUS, "429", 2, **NOW),
+    fault(RETRAIN_STATUS, "html", 2),
+    fault(RETRAIN_STATUS, "drop", 2),
+    fault(RETRAIN_STATUS, "drop-mid-response", 2),
+    fault(RETRAIN_STATUS, "latency", 1, latency=0.3),
+]
+
+
+@pytest.mark.parametrize(("route", "kind", "count", "options"), ASYNC_RETRAIN_WAIT_FAULTS)
+def test_deferred_retrain_wait_retries_transient_faults(
+    predictionone_conn: str,
+    emulator: Emulator,
+    deployed_model: int,
+    customers_csv: Path,
+    route: str,
+    kind: str,
+    count: int,
+    options: dict[str, Any],
+) -> None:
+    """Faults on Retrain Status Check hit the trigger's async client while the retrain task is deferred."""
+    emulator.set_train_seconds(0.8)  # still running at the first check, so the task defers
+    context = fake_context()
+    op = retrain_op(deployed_model, customers_csv, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, PredictionOneJobTrigger) and trigger.serialize()[1]["kind"] == "retrain"
+    inject(emulator, route, kind, count, options)  # now: the faults hit the trigger, not the first check
+    event = run_trigger(trigger)
+    assert event["status"] == "success", event
+    assert emulator.faults.fired() == count  # before execute_complete's own check: the trigger met them all
+    summary = op.execute_complete(context, event, **deferred.value.kwargs)
+    assert summary["status"] == "job_finished" and summary["model_id"] not in (None, deployed_model)
+    assert summary["metrics"]
     assert retrainings(emulator) == 1
     assert context["task_state_store"] == {}
 
