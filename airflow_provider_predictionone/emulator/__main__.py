@@ -50,9 +50,11 @@ FAULT_HELP = (
     "inject a fault; repeatable. SPEC = [METHOD:]ROUTE:KIND[:COUNT][:ARG]. ROUTE: a route name as in "
     "request_count ('/models/results', '/api-key', 'upload', 'download', 'inference', ...) or '*'. "
     "KIND: an HTTP status (500, 503, 429, ...; ARG = Retry-After seconds), html (ARG = status, default 502), "
-    "latency (ARG = seconds), drop, drop-mid-response, drop-mid-upload, expire-keys (ARG = lifetime of new keys). "
+    "latency (ARG = seconds), drop, drop-mid-response, drop-mid-upload, expire-keys (ARG = lifetime of new keys), "
+    "corrupt-upload (upload only: store altered bytes, the ETag no longer matches), fail-classifier "
+    "(/classifiers only: the created prediction API ends in 'failed'). "
     "COUNT: number of calls (default 1) or '*' for all. Examples: /models/results:503:2:5, *:latency:*:0.5, "
-    "PUT:upload:drop-mid-upload"
+    "PUT:upload:drop-mid-upload, upload:corrupt-upload:2, /classifiers:fail-classifier"
 )
 
 
