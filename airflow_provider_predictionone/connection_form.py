@@ -10,16 +10,19 @@ from typing import Any
 
 from airflow_provider_predictionone.api.contract import DEFAULT_HOST
 
+MIN_TIMEOUT_SECONDS = 0.1
+"""The smallest read or connect timeout the form offers and the hook accepts (one value for both)."""
+
 EXTRA_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Read timeout (seconds)",
         "description": "Seconds to wait for each answer of the service.",
-        "schema": {"type": ["number", "null"], "default": 60, "minimum": 1},
+        "schema": {"type": ["number", "null"], "default": 60, "minimum": MIN_TIMEOUT_SECONDS},
     },
     "connect_timeout": {
         "label": "Connect timeout (seconds)",
         "description": "Seconds to wait for a connection.",
-        "schema": {"type": ["number", "null"], "default": 10, "minimum": 1},
+        "schema": {"type": ["number", "null"], "default": 10, "minimum": MIN_TIMEOUT_SECONDS},
     },
     "retries": {
         "label": "Retries",

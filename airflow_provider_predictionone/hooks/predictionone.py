@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from airflow_provider_predictionone.api.contract import DEFAULT_HOST
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError, PredictionOneError
 from airflow_provider_predictionone.compat import BaseHook, aget_connection, mask_secret
-from airflow_provider_predictionone.connection_form import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_predictionone.connection_form import EXTRA_FIELDS, MIN_TIMEOUT_SECONDS, UI_FIELD_BEHAVIOUR
 
 if TYPE_CHECKING:
     from airflow_provider_predictionone.api.client import AsyncPredictionOneClient, PredictionOneClient
@@ -78,14 +78,15 @@ class ConnectionSettings:
         return cls(
             secret_key=secret,
             host=_host_url(conn.host, conn.port),
-            connect_timeout=_number(extras, "connect_timeout", 10.0, minimum=0.001),
-            read_timeout=_number(extras, "timeout", 60.0, minimum=0.001),
+            connect_timeout=_number(extras, "connect_timeout", 10.0, minimum=MIN_TIMEOUT_SECONDS),
+            read_timeout=_number(extras, "timeout", 60.0, minimum=MIN_TIMEOUT_SECONDS),
             retries=int(_number(extras, "retries", 5, minimum=0)),
             retry_delay=_number(extras, "retry_delay", 1.0, minimum=0),
             verify=(extras.get("ca_bundle") or True) if _flag(extras, "verify_ssl", True) else False,
         )
 
     def client_options(self) -> dict[str, Any]:
+        """The keyword arguments of the API clients for this connection."""
         from airflow_provider_predictionone.api.retry import RetryPolicy
 
         return {
@@ -96,6 +97,28 @@ class ConnectionSettings:
             "verify": self.verify,
             "on_secret": mask_secret,
         }
+
+    def probe_options(self) -> dict[str, Any]:
+        """:meth:`client_options` for a quick check (the UI's Test button): at most one retry and
+        short timeouts (:data:`PROBE_RETRIES`, :data:`PROBE_CONNECT_TIMEOUT`,
+        :data:`PROBE_READ_TIMEOUT`, or the connection's own when shorter), so an unreachable host
+        answers within seconds instead of after every configured retry."""
+        from airflow_provider_predictionone.api.retry import RetryPolicy
+
+        return self.client_options() | {
+            "connect_timeout": min(self.connect_timeout, PROBE_CONNECT_TIMEOUT),
+            "read_timeout": min(self.read_timeout, PROBE_READ_TIMEOUT),
+            "retry": RetryPolicy(
+                max_retries=min(self.retries, PROBE_RETRIES),
+                backoff_seconds=min(self.retry_delay, PROBE_RETRY_DELAY),
+            ),
+        }
+
+
+PROBE_RETRIES = 1
+PROBE_RETRY_DELAY = 0.5
+PROBE_CONNECT_TIMEOUT = 3.0
+PROBE_READ_TIMEOUT = 10.0
 
 
 def _extras(conn: Any) -> dict[str, Any]:
@@ -208,10 +231,17 @@ class PredictionOneHook(BaseHook):
         return shared_async_clients.client(settings.secret_key, **settings.client_options())
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a train API key with the secret key: proves the URL and the key work."""
+        """Fetch a train API key with the secret key: proves the URL and the key work.
+
+        Runs with :meth:`ConnectionSettings.probe_options` (at most one retry, short timeouts), not
+        the connection's full retry policy: the UI's Test button waits for the answer.
+        """
+        from airflow_provider_predictionone.api.client import PredictionOneClient
+
         try:
-            client = self.get_conn()
-            issued = client.get_api_key("train")
+            settings = self.settings
+            with PredictionOneClient(settings.secret_key, **settings.probe_options()) as client:
+                issued = client.get_api_key("train")
         except PredictionOneError as exc:
             return False, str(exc)
         except Exception as exc:  # the UI shows this text; never let it raise

@@ -147,6 +147,47 @@ def test_test_connection_reports_an_unreachable_host(monkeypatch: pytest.MonkeyP
     assert not ok and "Get API Key" in message
 
 
+def test_test_connection_probes_with_one_retry_and_short_timeouts(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Test button must not wait through the connection's 5 retries and 10 s connect timeouts."""
+    from airflow_provider_predictionone.hooks import predictionone as hook_module
+    from tests.api.scripted_server import free_port
+
+    extra = {"retries": 5, "connect_timeout": 10, "timeout": 60, "retry_delay": 0.01}
+    set_conn(monkeypatch, host=f"http://127.0.0.1:{free_port()}", password="k", extra=extra)
+    hook = PredictionOneHook()
+    probe = hook.settings.probe_options()
+    assert probe["retry"].max_retries == hook_module.PROBE_RETRIES == 1
+    assert probe["connect_timeout"] == hook_module.PROBE_CONNECT_TIMEOUT < 10
+    assert probe["read_timeout"] == hook_module.PROBE_READ_TIMEOUT < 60
+    assert hook.settings.client_options()["retry"].max_retries == 5  # tasks keep the full policy
+
+    with caplog.at_level("WARNING", logger="airflow_provider_predictionone.api.client"):
+        ok, message = hook.test_connection()  # nothing listens on the port: refused
+    assert not ok and "Gave up after 2 attempts" in message
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 1 and "retry 1/1" in retries[0]
+
+
+def test_probe_keeps_a_connections_shorter_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password="k", extra={"retries": 0, "connect_timeout": 0.5, "timeout": 2})
+    probe = PredictionOneHook().settings.probe_options()
+    assert (probe["retry"].max_retries, probe["connect_timeout"], probe["read_timeout"]) == (0, 0.5, 2)
+
+
+def test_form_and_hook_agree_on_the_smallest_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_predictionone.connection_form import EXTRA_FIELDS, MIN_TIMEOUT_SECONDS
+
+    for name in ("timeout", "connect_timeout"):
+        assert EXTRA_FIELDS[name]["schema"]["minimum"] == MIN_TIMEOUT_SECONDS
+        set_conn(monkeypatch, password="k", extra={name: MIN_TIMEOUT_SECONDS})
+        PredictionOneHook().settings  # noqa: B018  (the form's minimum is accepted)
+        set_conn(monkeypatch, password="k", extra={name: MIN_TIMEOUT_SECONDS / 2})
+        with pytest.raises(PredictionOneConfigError, match=f"{name}=.* must be at least {MIN_TIMEOUT_SECONDS}"):
+            PredictionOneHook().settings  # noqa: B018
+
+
 def test_async_client_from_the_connection(monkeypatch: pytest.MonkeyPatch, emulator, secret_key: str) -> None:
     import asyncio
 
