@@ -6,6 +6,7 @@ the shared trigger does deferred waiting. Constructors never touch the network o
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_CHECK_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 24 * 3600.0
 MODEL_NAME_MAX = 100
+_NAME_HASH_LENGTH = 10
 
 
 _EMPTY_TEXTS = frozenset({"", "none", "null"})
@@ -101,9 +103,24 @@ def _positive(name: str, value: Any) -> float:
     return number
 
 
+def _is_runtime_reference(value: Any) -> bool:
+    """Whether ``value`` is something Airflow resolves at run time: an ``XComArg`` (``task.output``,
+    a ``@task`` call's result) or another of Airflow's ``ResolveMixin`` values.
+
+    Duck-typed on ``resolve`` and ``iter_references`` (what ``ResolveMixin`` defines on every
+    supported Airflow version), so that no version-dependent import is needed.
+    """
+    return callable(getattr(value, "resolve", None)) and callable(getattr(value, "iter_references", None))
+
+
 def _is_templated(value: Any) -> bool:
+    """Whether ``value`` is known only at run time: a Jinja template, an ``XComArg`` (see
+    :func:`_is_runtime_reference`), or a mapping / list / tuple holding one. Such values are
+    validated after rendering, in ``execute``."""
     if isinstance(value, str):
         return "{{" in value or "{%" in value
+    if _is_runtime_reference(value):
+        return True
     if isinstance(value, Mapping):
         return any(_is_templated(v) for v in value.values())
     if isinstance(value, (list, tuple)):
@@ -111,14 +128,31 @@ def _is_templated(value: Any) -> bool:
     return False
 
 
+_RUNTIME_PLACEHOLDER = "\x00known at run time\x00"
+"""Stands in for a templated option when the literal ones are validated at parse time."""
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def default_model_name(context: Context) -> str:
-    """A model name unique to the DAG run and task (spec 7.4 needs one to find the model id)."""
+    """A model name unique to the DAG run and task (spec 7.4 needs one to find the model id).
+
+    A name longer than the service allows (``MODEL_NAME_MAX``) keeps its beginning and ends with a
+    short hash of the whole name, so that two long names never collide.
+    """
     ti = context["ti"]
     map_index = getattr(ti, "map_index", -1)
     suffix = f".{map_index}" if map_index not in (None, -1) else ""
     raw = f"{ti.dag_id}.{ti.task_id}{suffix}.{ti.run_id}"
     name = re.sub(r"[^\w.\-:+]", "_", raw)
-    return name[-MODEL_NAME_MAX:]
+    if len(name) <= MODEL_NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:_NAME_HASH_LENGTH]
+    return f"{name[: MODEL_NAME_MAX - _NAME_HASH_LENGTH - 1]}-{digest}"
 
 
 class PredictionOneBaseOperator(BaseOperator):
@@ -128,7 +162,8 @@ class PredictionOneBaseOperator(BaseOperator):
     ``memory://`` ... any scheme Airflow's object storage has a filesystem for) or an
     ``ObjectStoragePath``; see :mod:`airflow_provider_predictionone.storage`.
 
-    :param predictionone_conn_id: the Prediction One connection (secret key as password).
+    :param predictionone_conn_id: the Prediction One connection (secret key as password); templated on
+        the upload, train, retrain and switch operators.
     :param storage_conn_id: the connection for file URLs (e.g. an ``aws_default`` for ``s3://``);
         default: the filesystem's default connection. An ``ObjectStoragePath`` keeps its own.
     """
@@ -273,7 +308,13 @@ class PredictionOneUploadDataOperator(PredictionOneLineageMixin, PredictionOneBa
     :return: the ``external_process_id`` (also pushed to XCom).
     """
 
-    template_fields: Sequence[str] = ("training_file", "column_info", "evaluation_file", "target_column")
+    template_fields: Sequence[str] = (
+        "training_file",
+        "column_info",
+        "evaluation_file",
+        "target_column",
+        "predictionone_conn_id",
+    )
     ui_color = "#dbe9f6"
 
     def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:
@@ -390,10 +431,14 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
     :param target_column: column to predict (``tc``).
     :param prediction_type: ``binary_classification``, ``multi_classification`` or ``regression``.
     :param positive_value: the positive class, required for binary classification only (``tv``).
-    :param config: further options as a mapping (see :class:`~..api.config.TrainConfig`).
+    :param config: further options as a mapping (see :class:`~..api.config.TrainConfig`); its values
+        may be templates. A template for the whole mapping (``"{{ params.cfg }}"``) needs
+        ``render_template_as_native_obj=True`` on the DAG: it must render to a mapping.
     :param model_name: the model's name; default unique per DAG, task and run. Templated.
     :param check_data: check the config against Train Data Set Info before training.
-    :param wait_for_completion: wait for the training to finish (default true).
+    :param wait_for_completion: wait for the training to finish (default true). Without waiting the
+        task succeeds once training started (returning ``status`` ``"started"``), and the retry record
+        is cleared then: clearing the successful task later starts a new training.
     :param check_interval: seconds between status checks (default 30, as the manual).
     :param timeout: seconds to wait at most (default 24 hours).
     :param deferrable: wait in the triggerer instead of a worker slot; default from
@@ -412,6 +457,7 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
         "config",
         "model_name",
         "result_path",
+        "predictionone_conn_id",
     )
     ui_color = "#c6dbef"
 
@@ -428,7 +474,7 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
         target_column: str | None = None,
         prediction_type: str | None = None,
         positive_value: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | None = None,
         model_name: str | None = None,
         check_data: bool = True,
         result_path: str | Path | None = None,
@@ -439,17 +485,16 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
         self.target_column = target_column
         self.prediction_type = prediction_type
         self.positive_value = positive_value
-        self.config = dict(config or {})
+        # A mapping is copied; a template or XComArg giving the whole config is kept and checked
+        # after rendering (see _train_config).
+        self.config: Any = dict(config) if isinstance(config, Mapping) else ({} if config is None else config)
         self.model_name = model_name
         self.check_data = check_data
         self.result_path = result_path
-        options = (self.target_column, self.prediction_type, self.positive_value, self.config)
-        if not _is_templated(options):
-            self._train_config().validate()  # literal values fail at DAG parse time
+        self._check_literal_options()  # literal values fail at DAG parse time
 
-    def _train_config(self) -> TrainConfig:
-        from airflow_provider_predictionone.api.config import TrainConfig
-
+    def _options(self) -> dict[str, Any]:
+        """``config`` with the explicit options on top (``self.config`` must be a mapping)."""
         options: dict[str, Any] = dict(self.config)
         for name, value in (
             ("target_column", self.target_column),
@@ -458,7 +503,56 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
         ):
             if value is not None and value != "":
                 options[name] = value
-        return TrainConfig.from_mapping(options)
+        return options
+
+    def _check_literal_options(self) -> None:
+        """Validate, when the DAG is parsed, every rule whose options are all literal.
+
+        Options that are templated or come from an XCom are known only at run time: each is replaced
+        by a placeholder, and the problems that name one of them are left to ``execute`` (after
+        rendering). So a missing ``positive_value`` for a literal binary classification, or an
+        unknown option name, fails at parse time even when ``target_column`` is a template. When the
+        whole ``config`` is a template, every option it could set is treated as known at run time only.
+        """
+        from airflow_provider_predictionone.api.config import OPTION_KEYS, TrainConfig, _join, _label
+
+        if isinstance(self.config, Mapping):
+            config = TrainConfig.from_mapping(self._options())  # unknown or doubled names fail here
+            runtime = {name for name in OPTION_KEYS if _is_templated(getattr(config, name))}
+        elif _is_templated(self.config):
+            explicit = {
+                name: value
+                for name, value in (
+                    ("target_column", self.target_column),
+                    ("prediction_type", self.prediction_type),
+                    ("positive_value", self.positive_value),
+                )
+                if value is not None and value != ""
+            }
+            config = TrainConfig(**explicit)
+            runtime = {name for name in OPTION_KEYS if name not in explicit or _is_templated(explicit[name])}
+        else:
+            self._train_config()  # raises: not a mapping
+            return
+        config = config.replace(**{name: _RUNTIME_PLACEHOLDER for name in runtime if getattr(config, name) is not None})
+        labels = [_label(name) for name in runtime]
+        problems = [text for text in config._problems() if not any(label in text for label in labels)]
+        if problems:
+            raise PredictionOneConfigError(_join(problems, "training configuration"))
+
+    def _train_config(self) -> TrainConfig:
+        """The rendered options as a :class:`TrainConfig` (not validated yet)."""
+        from airflow_provider_predictionone.api.config import TrainConfig
+
+        if not isinstance(self.config, Mapping):
+            raise PredictionOneConfigError(
+                f"config={_short(self.config)} is not a mapping of training options (it is a "
+                f"{type(self.config).__name__}). Pass a dict, e.g. {{'cross_validation_folds': 5}}; to fill it from "
+                "params, template its values ({'cross_validation_folds': '{{ params.folds }}'}) or set "
+                "render_template_as_native_obj=True on the DAG so that '{{ params.cfg }}' renders to a dict. "
+                f"{_TEMPLATE_NOTE}"
+            )
+        return TrainConfig.from_mapping(self._options())
 
     def execute(self, context: Context) -> dict[str, Any]:
         epid = _require_text("external_process_id", self.external_process_id)
@@ -488,6 +582,7 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
         context["ti"].xcom_push(key="external_process_id", value=job_id)
         context["ti"].xcom_push(key="model_name", value=model_name)
         if not self.wait_for_completion:
+            ledger.clear()  # the task succeeds now: clearing it later starts a new training
             return {"external_process_id": job_id, "model_name": model_name, "status": "started"}
         status = self._wait(
             context,
@@ -637,7 +732,13 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
         ``ObjectStoragePath`` (use an object store when a task on another worker reads it). Templated.
     """
 
-    template_fields: Sequence[str] = ("model_id", "training_file", "evaluation_file", "result_path")
+    template_fields: Sequence[str] = (
+        "model_id",
+        "training_file",
+        "evaluation_file",
+        "result_path",
+        "predictionone_conn_id",
+    )
     ui_color = "#9ecae1"
 
     def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:
@@ -688,6 +789,7 @@ class PredictionOneRetrainModelOperator(PredictionOneLineageMixin, _JobWaitingOp
             self.log.info("Uploaded retraining data for model %s: retrain_job_id %s.", model_id, job_id)
         context["ti"].xcom_push(key="retrain_job_id", value=job_id)
         if not self.wait_for_completion:
+            ledger.clear()  # the task succeeds now: clearing it later starts a new retraining
             return {"retrain_job_id": job_id, "base_model_id": model_id, "status": "started"}
         status = self._wait(
             context,
@@ -840,7 +942,7 @@ class PredictionOneSwitchModelOperator(PredictionOneBaseOperator):
     :return: ``retrain_job_id``, ``base_model_id`` and the new ``model_id`` now being served.
     """
 
-    template_fields: Sequence[str] = ("model_id", "retrain_job_id")
+    template_fields: Sequence[str] = ("model_id", "retrain_job_id", "predictionone_conn_id")
     ui_color = "#6baed6"
 
     def __init__(self, *, model_id: int | str, retrain_job_id: str, **kwargs: Any) -> None:

@@ -71,10 +71,10 @@ def test_templated_config_is_validated_after_rendering(predictionone_conn: str, 
         task_id="t",
         external_process_id="x",
         target_column="{{ params.target }}",
-        prediction_type="binary_classification",
+        prediction_type="{{ params.kind }}",  # binary or not is known only after rendering
     )
-    op.target_column = TARGET  # what rendering would produce; positive_value is still missing
-    with pytest.raises(PredictionOneConfigError, match="positive_value"):
+    op.render_template_fields({"params": {"target": TARGET, "kind": "binary_classification"}})
+    with pytest.raises(PredictionOneConfigError, match="positive_value"):  # missing for binary
         op.execute(fake_context())
     assert emulator.request_count("GET", "/api-key") == 0
 
