@@ -46,13 +46,32 @@ What happens when something goes wrong with one row or with the whole batch:
   they are *not* retried again here: the row is rejected with the error's message. Re-running the
   rejects file later is the way to recover those rows; ``max_rejected_fraction`` decides whether the
   batch as a whole counts as failed.
+* **Circuit breaker.** When ``max_consecutive_errors`` rows *in a row* (counted in input order, as
+  the rows are written, so the same input and the same answers always stop at the same row) end
+  with a transient error, the service looks down: every further row would cost the client's full
+  set of retries for nothing (one request per row becomes ``retries + 1``, ~600k requests for 100k
+  rows). The batch then stops through the fatal path below with :class:`BatchServiceDownError`
+  (rows done, the last error, what to do). Requests sent after the breaker opens are bounded: rows
+  whose request is in flight finish their retries (at most ``concurrency`` rows), queued rows are
+  never sent. Any predicted or otherwise rejected row in between closes the breaker again.
 * **Fatal errors** (:data:`FATAL_ERRORS`: the prediction API is not running, the key is wrong, the
   IP is not allowed, the classifier does not exist, invalid credentials — plus undocumented HTTP
   401/403/404/405 answers, which mean the URL or key is wrong for every row): pending work is
   cancelled, nothing more is written, the ``.part`` files are removed and the exception is raised
   with a note saying how many rows were done.
 * **Too many rejects.** After all outputs are written, :class:`BatchRejectedRowsError` is raised
-  when ``rows_rejected / rows_total > max_rejected_fraction``; it carries the result.
+  when ``rows_rejected / rows_total > max_rejected_fraction``; it carries the result. The batch
+  does *not* stop at the first rejection even when the threshold is already exceeded (with the
+  default ``max_rejected_fraction=0`` the first rejected row dooms the task): a rejection by the
+  service (``Invalid request``, a field count mismatch, an odd answer) is about that row's data and
+  costs one request, not retries, and a complete rejects file lets the user fix every bad row in
+  one pass instead of one failed run per bad row. Rows the service cannot answer at all are what
+  the circuit breaker above is for.
+* **Rejected rows in the log.** The first rejected rows (:data:`MAX_LOGGED_REJECTS`) are logged as
+  they happen (number and error kind) and, at the end of the batch, listed once more with their
+  message in one block — row number, error kind, a shortened message (the API key is masked; row
+  values never appear) — followed by ``... and N more (see <rejects file>)``. A batch that stops
+  early lists them too (its rejects file is not kept).
 
 Requests made by the client's own retries are not rate limited again; ``requests_per_second``
 paces the first attempt of each row.
@@ -114,7 +133,11 @@ WINDOW_PER_WORKER = 4
 """Rows in flight or waiting to be written, per worker thread."""
 DEFAULT_PROGRESS_INTERVAL = 30.0
 MAX_LOGGED_REJECTS = 10
-"""Rejected rows logged one by one (number and error kind only); the rest are only counted."""
+"""Rejected rows logged as they happen and listed with their message at the end; the rest are counted."""
+MAX_LOGGED_MESSAGE_CHARS = 200
+"""A rejected row's message is cut to this length in the log (the rejects file has it whole)."""
+DEFAULT_MAX_CONSECUTIVE_ERRORS = 10
+"""Consecutive rows (input order) with a transient error after which the service counts as down."""
 
 FATAL_ERRORS: tuple[type[PredictionOneError], ...] = (
     PredictionApiNotRunningError,
@@ -149,6 +172,13 @@ class BatchRejectedRowsError(PredictionOneError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self), self.result))
+
+
+class BatchServiceDownError(PredictionOneError):
+    """``max_consecutive_errors`` rows in a row failed with a transient error after the client's
+    retries: the prediction API looks down, so the batch stopped (no output file was written).
+    The last transient error is the ``__cause__``.
+    """
 
 
 class InferenceClient(Protocol):
@@ -259,6 +289,9 @@ class _Scored:
     reasons_rows: list[list[str]] = field(default_factory=list)
     error: str | None = None
     message: str | None = None
+    transient: bool = False
+    """The row failed with one of :data:`TRANSIENT_ERRORS` (kept in :attr:`cause`)."""
+    cause: BaseException | None = None
 
 
 class _Cancelled(Exception):
@@ -287,6 +320,10 @@ class _Run:
         self.header: list[str] | None = None
         self.header_row = 0
         self.reasons_header: list[str] | None = None
+        self.transient_streak = 0
+        """Rows written in a row (input order) that failed with a transient error."""
+        self.logged_rejects: list[tuple[int, str, str]] = []
+        """``(row, error kind, short message)`` of the first :data:`MAX_LOGGED_REJECTS` rejected rows."""
 
     @property
     def done(self) -> int:
@@ -509,6 +546,9 @@ class BatchPredictor:
     :param max_rejected_fraction: the share of rejected rows (0.0 to 1.0) that still counts as
         success; above it :class:`BatchRejectedRowsError` is raised after the outputs are written.
     :param progress_interval: seconds between progress log lines (rows done, rows/s, ETA).
+    :param max_consecutive_errors: stop the batch with :class:`BatchServiceDownError` when this many
+        rows in a row (input order) fail with a transient error after the client's retries: the
+        service looks down (a positive whole number; default 10).
     :param logger: where to log; default this module's logger.
     """
 
@@ -530,6 +570,7 @@ class BatchPredictor:
         pivot_column: str | None = None,
         max_rejected_fraction: float = 0.0,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         logger: logging.Logger | None = None,
     ) -> None:
         self.client = client
@@ -548,6 +589,7 @@ class BatchPredictor:
                 f"progress_interval must be a positive number of seconds, got {progress_interval!r}."
             )
         self.progress_interval = float(progress_interval)
+        self.max_consecutive_errors = self._check_consecutive_errors(max_consecutive_errors)
         self.include_input = bool(include_input)
         self.no_class = bool(no_class)
         self.no_row_number = None if no_row_number is None else bool(no_row_number)
@@ -613,6 +655,16 @@ class BatchPredictor:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise PredictionOneConfigError(f"max_rejected_fraction must be a number from 0.0 to 1.0, got {value!r}.")
         return float(value)
+
+    @staticmethod
+    def _check_consecutive_errors(value: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PredictionOneConfigError(
+                f"max_consecutive_errors must be a whole number of rows, 1 or more, got {value!r} (default "
+                f"{DEFAULT_MAX_CONSECUTIVE_ERRORS}: stop when that many rows in a row fail because the service "
+                "does not answer)."
+            )
+        return value
 
     def _check_paths(self) -> None:
         named = {"output_path": self.output_path, "rejects_path": self.rejects_path}
@@ -709,6 +761,7 @@ class BatchPredictor:
             blank_lines_skipped=run.blank,
         )
         self.log.info("Batch prediction of %r done: %s", self.input_path.name, result.summary())
+        self._log_rejected_rows(run, kept=True)
         if total == 0:
             self.log.warning("Batch prediction: %r has a header but no data rows.", self.input_path.name)
         if result.rejected_fraction > self.max_rejected_fraction:
@@ -837,6 +890,7 @@ class BatchPredictor:
             rejects.writer.writerow([scored.number, scored.error, scored.message or "", *scored.values])
             run.rejected += 1
             if run.rejected <= MAX_LOGGED_REJECTS:
+                run.logged_rejects.append((scored.number, scored.error, self._short(scored.message or "")))
                 self.log.warning(
                     "Batch prediction: row %d rejected (%s)%s",
                     scored.number,
@@ -845,11 +899,50 @@ class BatchPredictor:
                     if run.rejected == MAX_LOGGED_REJECTS
                     else ".",
                 )
+            run.transient_streak = run.transient_streak + 1 if scored.transient else 0
+            if run.transient_streak >= self.max_consecutive_errors:
+                raise self._service_down(run, scored)
             return
+        run.transient_streak = 0
         output.writer.writerow([scored.number, *scored.row])  # type: ignore[misc]
         if reasons is not None:
             reasons.writer.writerows([scored.number, *line] for line in scored.reasons_rows)
         run.predicted += 1
+
+    def _short(self, message: str) -> str:
+        """A rejected row's message for the log: one line, the API key masked, at most
+        :data:`MAX_LOGGED_MESSAGE_CHARS` characters. Messages come from the service or from this
+        module and hold no row values; masking the key is a second guard."""
+        text = " ".join(message.replace(self._api_key, "***").split())
+        if len(text) > MAX_LOGGED_MESSAGE_CHARS:
+            text = text[: MAX_LOGGED_MESSAGE_CHARS - 3].rstrip() + "..."
+        return text
+
+    def _service_down(self, run: _Run, scored: _Scored) -> BatchServiceDownError:
+        count = self.max_consecutive_errors
+        first = scored.number - count + 1
+        rows = f"row {first}" if count == 1 else f"rows {first} to {scored.number}"
+        error = BatchServiceDownError(
+            f"The prediction API at {safe_url(self.url)} looks down: {rows} (the last {count} in input order, "
+            f"max_consecutive_errors={count}) all failed with a transient error after the client's own retries; "
+            f"the last one (row {scored.number}): {scored.error}: {self._short(scored.message or '')} The batch "
+            "stopped instead of sending every remaining row to a service that does not answer. Re-run the task "
+            "when the service is back (check its status, or your network and proxy); to ride out longer outages "
+            "raise the connection's retries / retry_delay, or max_consecutive_errors."
+        )
+        error.__cause__ = scored.cause
+        return error
+
+    def _log_rejected_rows(self, run: _Run, *, kept: bool) -> None:
+        """The end-of-batch block: the first rejected rows with their message, then how many more."""
+        if not run.rejected:
+            return
+        where = f"see {str(self.rejects_path)!r}" if kept else "the rejects file was not kept: the batch stopped"
+        lines = [f"Batch prediction: {run.rejected} rejected row(s) (row, error, message):"]
+        lines.extend(f"  row {number}: {error}: {message}" for number, error, message in run.logged_rejects)
+        more = run.rejected - len(run.logged_rejects)
+        lines.append(f"  ... and {more} more ({where})." if more else f"  ({where}).")
+        self.log.warning("%s", "\n".join(lines))
 
     @staticmethod
     def _reject_header(scored: _Scored, name: str, got: list[str], expected: list[str], first_row: int | None) -> None:
@@ -895,6 +988,7 @@ class BatchPredictor:
         if isinstance(exc, PredictionOneError) and not isinstance(exc, BatchRejectedRowsError):
             exc.args = (f"{exc} {note}", *exc.args[1:])
             exc.rows_done = run.done  # type: ignore[attr-defined]
+        self._log_rejected_rows(run, kept=False)
         self.log.error("%s Cause: %s.", note, type(exc).__name__)
 
     # -- scoring one row (worker threads) ----------------------------------------------------
@@ -919,9 +1013,10 @@ class BatchPredictor:
             if _is_fatal(exc):
                 run.fail(exc)
                 raise
-            return _Scored(number, values, error=type(exc).__name__, message=str(exc))
+            transient = isinstance(exc, TRANSIENT_ERRORS)
+            return _Scored(number, values, error=type(exc).__name__, message=str(exc), transient=transient, cause=exc)
         except PredictionOneTransportError as exc:
-            return _Scored(number, values, error=type(exc).__name__, message=str(exc))
+            return _Scored(number, values, error=type(exc).__name__, message=str(exc), transient=True, cause=exc)
         except BaseException as exc:
             run.fail(exc)
             raise
@@ -982,6 +1077,6 @@ def predict_csv(
     ``options`` are the keyword arguments of :class:`BatchPredictor` (``reasons_path``,
     ``rejects_path``, ``concurrency``, ``requests_per_second``, ``include_input``, ``no_class``,
     ``no_row_number``, ``pivot_column``, ``max_rejected_fraction``, ``progress_interval``,
-    ``logger``).
+    ``max_consecutive_errors``, ``logger``).
     """
     return BatchPredictor(client, url, api_key, input_path, output_path, **options).run()

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+from airflow_provider_predictionone.api import contract
+from airflow_provider_predictionone.api.errors import PredictionApiNotRunningError, PredictionOneConfigError
 from airflow_provider_predictionone.operators.lineage import PredictionOneLineageMixin, file_ref, pushed
 from airflow_provider_predictionone.operators.predictionone import PredictionOneBaseOperator, _require_text
 
@@ -20,7 +21,9 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_options(concurrency: Any, requests_per_second: Any, max_rejected_fraction: Any, progress: Any) -> None:
+def _check_options(
+    concurrency: Any, requests_per_second: Any, max_rejected_fraction: Any, progress: Any, max_consecutive_errors: Any
+) -> None:
     """The numeric options, checked when the DAG is parsed (they are not templated)."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 256:
         raise PredictionOneConfigError(
@@ -38,6 +41,15 @@ def _check_options(concurrency: Any, requests_per_second: Any, max_rejected_frac
         )
     if not (_number(progress) and progress > 0):
         raise PredictionOneConfigError(f"progress_interval={progress!r} must be a positive number of seconds.")
+    if (
+        isinstance(max_consecutive_errors, bool)
+        or not isinstance(max_consecutive_errors, int)
+        or max_consecutive_errors < 1
+    ):
+        raise PredictionOneConfigError(
+            f"max_consecutive_errors={max_consecutive_errors!r} must be a whole number of rows, 1 or more (default "
+            "10): the batch stops when that many rows in a row fail because the service does not answer."
+        )
 
 
 _PATH_PARAMS = re.compile(r"\b(input|output|reasons|rejects)_path\b")
@@ -57,10 +69,13 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
     does not grow with the number of rows (see :mod:`airflow_provider_predictionone.api.batch`).
 
     Rows the service rejects go to a rejects file (row number, error, message, original values)
-    and are counted in the log summary; the task fails when the rejected share exceeds
-    ``max_rejected_fraction`` (default 0: any rejected row fails the task, after all files are
-    written). A prediction API that is not running, a wrong key or a refused IP stops the batch at
-    once.
+    and are listed with their row number and message in the log summary at the end; the task
+    fails when the rejected share exceeds ``max_rejected_fraction`` (default 0: any rejected row
+    fails the task, after all files are written). A prediction API that is not running
+    (:class:`~airflow_provider_predictionone.api.errors.PredictionApiNotRunningError`, before any
+    row is sent), a wrong key or a refused IP stops the batch at once; so do
+    ``max_consecutive_errors`` rows in a row that the service did not answer even after the
+    client's retries (:class:`~airflow_provider_predictionone.api.batch.BatchServiceDownError`).
 
     :param classifier_id: the prediction API (from the deploy operator). Templated.
     :param input_file: the CSV to score (UTF-8, header row). Templated.
@@ -81,7 +96,10 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
     :param include_input: include the input columns in the output (``ad``).
     :param no_class: for classification, output probabilities only (``nc``).
     :param pivot_column: an input column to put at the left of the result (``pc``).
-    :param progress_interval: seconds between progress log lines.
+    :param progress_interval: seconds between progress log lines (default 30).
+    :param max_consecutive_errors: stop the batch when this many rows in a row (input order) fail
+        with a transient error (no answer, HTTP 5xx or 429) after the connection's retries: the
+        service looks down (default 10).
     :return: a summary: ``classifier_id``, ``rows_total``, ``rows_predicted``, ``rows_rejected``,
         ``rejected_fraction``, ``rows_per_second``, ``output_file``, ``rejects_file``,
         ``reasons_file``.
@@ -113,6 +131,7 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
         no_class: bool = False,
         pivot_column: str | None = None,
         progress_interval: float = 30.0,
+        max_consecutive_errors: int = 10,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -128,7 +147,10 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
         self.no_class = no_class
         self.pivot_column = pivot_column
         self.progress_interval = progress_interval
-        _check_options(concurrency, requests_per_second, max_rejected_fraction, progress_interval)
+        self.max_consecutive_errors = max_consecutive_errors
+        _check_options(
+            concurrency, requests_per_second, max_rejected_fraction, progress_interval, max_consecutive_errors
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_predictionone.api.batch import BatchPredictor
@@ -160,10 +182,12 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
                 f"classifier_id={classifier_id!r}: no such prediction API for this account. Check the classifier_id "
                 "(e.g. the deploy task's XCom 'classifier_id'), or deploy a model first."
             )
+        if classifier.status not in contract.CLASSIFIER_READY:
+            raise _not_running(classifier_id, classifier.status)
         if not classifier.is_ready or not classifier.api_key:
             raise PredictionOneConfigError(
-                f"Prediction API {classifier_id} is {classifier.status!r}, not running; start it (active=True) "
-                "and wait until it runs, e.g. with PredictionOneUpdatePredictionApiOperator."
+                f"classifier_id={classifier_id!r}: Get Classifier says the prediction API runs but returned no "
+                "inference URL or key; re-run the task, and if it persists, check the prediction API in the web app."
             )
         assert classifier.url is not None
         try:
@@ -172,7 +196,6 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
             ).run()
         except PredictionOneConfigError as exc:  # e.g. a row further down is not UTF-8
             raise PredictionOneConfigError(_operator_names(str(exc))) from None
-        self.log.info("%s", result.summary())
         return {
             "classifier_id": classifier_id,
             "model_id": classifier.model_id,
@@ -196,4 +219,30 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
             "no_class": self.no_class,
             "pivot_column": self.pivot_column,
             "progress_interval": float(self.progress_interval),
+            "max_consecutive_errors": self.max_consecutive_errors,
+            "logger": self.log,
         }
+
+
+def _not_running(classifier_id: str, status: str) -> PredictionApiNotRunningError:
+    """The error for a prediction API that does not run, found before any row was sent.
+
+    It is the documented Inference answer (spec 4.14: 503 ``5031030101 SERVICE_UNAVAILABLE_ERROR``,
+    ``status is not running (status: <s>)``) that every row would get, so callers catch one class
+    whether the API was stopped before the batch or during it; the text says what really happened.
+    """
+    state = str(status)
+    error = PredictionApiNotRunningError(
+        f"Batch Predict (prediction API {classifier_id})",
+        503,
+        code=contract.CODE_INFERENCE_UNAVAILABLE,
+        error=contract.ERROR_INFERENCE_UNAVAILABLE,
+        message=contract.inference_not_running_message(state),
+    )
+    error.args = (
+        f"Prediction API {classifier_id} is {state!r}, not running ({error.message!r}), "
+        "so no row was sent. Start it and wait until it runs, e.g. with PredictionOneUpdatePredictionApiOperator("
+        f"task_id='start_prediction_api', classifier_id={classifier_id!r}, active=True) before this task, then "
+        "re-run it.",
+    )
+    return error

@@ -16,14 +16,18 @@ from typing import Any
 import pytest
 
 from airflow_provider_predictionone.api.batch import (
+    MAX_LOGGED_MESSAGE_CHARS,
+    MAX_LOGGED_REJECTS,
     BatchPredictionResult,
     BatchPredictor,
     BatchRejectedRowsError,
+    BatchServiceDownError,
     TokenBucket,
     predict_csv,
 )
 from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.errors import (
+    InferenceBadRequestError,
     InferenceError,
     InferenceInvalidApiKeyError,
     PredictionApiNotRunningError,
@@ -250,6 +254,10 @@ def test_rejected_rows_are_reported_and_the_threshold_applies(
     ]
     assert "has 5 field(s) but the header has 4" in rejects[1][2] and "Invalid request" in rejects[3][2]
     assert "row 13 rejected (InferenceBadRequestError)" in caplog.text
+    block = caplog.text[caplog.text.index("3 rejected row(s) (row, error, message):") :]
+    assert "row 5: FieldCountMismatch: Row 5 has 5 field(s) but the header has 4" in block
+    assert "row 13: InferenceBadRequestError: " in block and "'Invalid request'" in block
+    assert f"(see {str(result.rejects_path)!r})" in block
     assert "SECRET-VALUE" not in caplog.text and prediction_api.api_key not in caplog.text
     assert pickle.loads(pickle.dumps(failed.value)).result == result
 
@@ -439,6 +447,102 @@ def test_odd_responses_and_persistent_transient_errors_become_rejected_rows(tmp_
     assert [line[0] for line in read_csv(tmp_path / "out.csv")[1:]] == ["1", "8"]
 
 
+def test_consecutive_transient_errors_in_input_order_trip_the_circuit_breaker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Transient errors on rows 2-3, 5-6 and 8 never make 3 in a row (a prediction or a rejection for
+    bad data resets the count); rows 10, 11 and 12 do, whatever order the workers finish in."""
+
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id in (2, 5, 8) or row_id >= 10:
+            raise ServerError("Inference (POST <prediction API url>)", 503, excerpt="down for maintenance")
+        if row_id in (3, 6):
+            raise PredictionOneTransportError(
+                "Prediction One Inference failed: ConnectTimeout. Gave up after 6 attempts"
+            )
+        if row_id == 4:
+            raise InferenceBadRequestError("Inference (POST <prediction API url>)", 400, message="Invalid request")
+        return prediction(row_id)
+
+    fake = FakeClient(respond)
+    caplog.set_level(logging.INFO)
+    predictor = BatchPredictor(
+        fake,
+        FAKE_URL,
+        "key",
+        write_ids(tmp_path / "in.csv", 1000),
+        tmp_path / "out.csv",
+        concurrency=4,
+        max_consecutive_errors=3,
+    )
+    with pytest.raises(BatchServiceDownError) as failed:
+        predictor.run()
+    text = str(failed.value)
+    assert text.startswith(f"The prediction API at {FAKE_URL} looks down: rows 10 to 12 (the last 3 in input order")
+    assert "ServerError: Prediction One Inference (POST <prediction API url>) failed (HTTP 503)" in text
+    assert "Re-run the task when the service is back" in text
+    assert "stopped after 12 row(s) were done (3 predicted, 9 rejected" in text
+    assert failed.value.rows_done == 12  # type: ignore[attr-defined]
+    assert isinstance(failed.value.__cause__, ServerError)
+    assert fake.calls < 12 + predictor.window  # queued rows were never sent
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # the fatal path: no file kept
+    # The rejected rows of a stopped batch are listed in the log, since its rejects file is gone.
+    block = caplog.text[caplog.text.index("9 rejected row(s) (row, error, message):") :]
+    assert "row 4: InferenceBadRequestError: " in block and "row 12: ServerError: " in block
+    assert "the rejects file was not kept" in block
+    copy = pickle.loads(pickle.dumps(failed.value))
+    assert type(copy) is BatchServiceDownError and str(copy) == text
+
+
+def test_one_transient_error_per_row_does_not_trip_a_breaker_of_one_row_more(tmp_path: Path) -> None:
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id % 3:  # two rows in three fail, never three in a row
+            raise PredictionOneTransportError("Prediction One Inference failed: ReadTimeout. Gave up after 6 attempts")
+        return prediction(row_id)
+
+    source = write_ids(tmp_path / "in.csv", 30)
+    result = predict_csv(
+        FakeClient(respond),
+        FAKE_URL,
+        "key",
+        source,
+        tmp_path / "out.csv",
+        max_consecutive_errors=3,
+        max_rejected_fraction=1.0,
+    )
+    assert (result.rows_predicted, result.rows_rejected) == (10, 20)
+    with pytest.raises(BatchServiceDownError, match="rows 1 to 2"):
+        predict_csv(FakeClient(respond), FAKE_URL, "key", source, tmp_path / "out.csv", max_consecutive_errors=2)
+
+
+def test_the_log_lists_rejected_rows_with_short_messages_without_secrets(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id % 2:
+            raise InferenceError(
+                "Inference (POST <prediction API url>)",
+                413,
+                excerpt=f"row {row_id} too large for key the-api-key\n" + "x" * 400,
+            )
+        return prediction(row_id)
+
+    caplog.set_level(logging.INFO)
+    source = write_ids(tmp_path / "in.csv", 30)
+    with pytest.raises(BatchRejectedRowsError, match="rejected 15 of 30 rows"):
+        predict_csv(FakeClient(respond), FAKE_URL, "the-api-key", source, tmp_path / "out.csv")
+    block = caplog.text[caplog.text.index("15 rejected row(s) (row, error, message):") :]
+    listed = [line.strip() for line in block.splitlines()[1 : MAX_LOGGED_REJECTS + 1]]
+    assert [line.split(":")[0] for line in listed] == [f"row {n}" for n in range(1, 2 * MAX_LOGGED_REJECTS, 2)]
+    assert all(line.split(": ", 2)[1] == "InferenceError" for line in listed)
+    assert all(line.split(": ", 2)[2].startswith("Prediction One Inference (POST") for line in listed)
+    assert all(len(line.split(": ", 2)[2]) <= MAX_LOGGED_MESSAGE_CHARS and line.endswith("...") for line in listed)
+    assert "'row 1 too large for key ***" in listed[0]  # the key masked
+    rejects = tmp_path / "out.csv.rejects.csv"
+    assert block.splitlines()[MAX_LOGGED_REJECTS + 1].strip() == f"... and 5 more (see {str(rejects)!r})."
+    assert "the-api-key" not in caplog.text and "v3" not in caplog.text  # no key, no row values
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -498,6 +602,9 @@ def test_inputs_are_checked_before_any_request(tmp_path: Path) -> None:
         ({"max_rejected_fraction": -0.1}, "max_rejected_fraction must be"),
         ({"max_rejected_fraction": 1.5}, "max_rejected_fraction must be"),
         ({"progress_interval": 0}, "progress_interval must be"),
+        ({"max_consecutive_errors": 0}, "max_consecutive_errors must be a whole number of rows, 1 or more, got 0"),
+        ({"max_consecutive_errors": True}, "max_consecutive_errors must be"),
+        ({"max_consecutive_errors": 2.5}, "max_consecutive_errors must be"),
         ({"output_path": good}, "is the input file"),
         ({"rejects_path": out}, "are the same file"),
         ({"pivot_column": "nope"}, "not a column of input_path"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,58 @@ def test_rejected_rows_are_reported_and_fail_the_task_above_the_threshold(
     assert summary["rows_rejected"] == 1 and summary["rows_predicted"] == 19
 
 
-def test_a_stopped_prediction_api(predictionone_conn: str, classifier_id: str, p1_client: Any, tmp_path: Path) -> None:
+def test_a_row_the_service_rejects_is_in_the_rejects_file_and_the_task_log(
+    predictionone_conn: str,
+    classifier_id: str,
+    emulator: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A row with the right number of fields, all empty, is sent: the emulator answers ``Invalid
+    request`` (spec 4.14), unlike a wrong field count, which is rejected before sending."""
+    scoring = write_customers_csv(tmp_path / "score.csv", rows=12, with_target=False)
+    table = list(csv.reader(scoring.open(encoding="utf-8", newline="")))
+    header, rows = table[0], table[1:]
+    rows[6] = [""] * len(header)  # data row 7
+    with scoring.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    output = tmp_path / "predictions.csv"
+    caplog.set_level(logging.INFO)
+    before = emulator.request_count("POST", "inference")
+
+    summary = predict_op(classifier_id, scoring, output, max_rejected_fraction=0.1).execute(fake_context())
+
+    assert (summary["rows_total"], summary["rows_predicted"], summary["rows_rejected"]) == (12, 11, 1)
+    assert emulator.request_count("POST", "inference") - before == 12  # row 7 was sent, and refused
+    rejects = list(csv.reader((tmp_path / "predictions.csv.rejects.csv").open(encoding="utf-8", newline="")))
+    assert rejects[0] == ["input_row", "error", "message", *header]
+    assert len(rejects) == 2 and rejects[1][:2] == ["7", "InferenceBadRequestError"]
+    assert "'Invalid request'" in rejects[1][2] and rejects[1][3:] == [""] * len(header)
+    predicted = list(csv.reader(output.open(encoding="utf-8", newline="")))
+    assert [int(line[0]) for line in predicted[1:]] == [n for n in range(1, 13) if n != 7]
+    # The task log's end-of-batch summary lists the row with its error kind and the service's message
+    # (Airflow 3 logs operators through structlog to stdout, Airflow 2 through logging).
+    log = caplog.text + capsys.readouterr().out
+    block = log[log.index("1 rejected row(s) (row, error, message):") :]
+    assert "row 7: InferenceBadRequestError: " + rejects[1][2][:60] in block
+    assert "'Invalid request'" in block and f"(see {str(output) + '.rejects.csv'!r})" in block
+
+
+def test_a_stopped_prediction_api(
+    predictionone_conn: str, classifier_id: str, p1_client: Any, emulator: Any, tmp_path: Path
+) -> None:
     scoring = write_customers_csv(tmp_path / "score.csv", rows=5, with_target=False)
     p1_client.update_classifier(classifier_id, active=False)
     wait_until(lambda: p1_client.get_classifier(classifier_id).is_stopped)
-    with pytest.raises(PredictionOneConfigError, match="not running"):
+    before = emulator.request_count("POST", "inference")
+    with pytest.raises(PredictionApiNotRunningError, match="not running") as failed:
         predict_op(classifier_id, scoring, tmp_path / "p.csv").execute(fake_context())
+    text = str(failed.value)
+    assert f"Prediction API {classifier_id} is " in text and "no row was sent" in text
+    assert "PredictionOneUpdatePredictionApiOperator(" in text and "active=True" in text
+    assert failed.value.message is not None and failed.value.message.startswith("status is not running (status: ")
+    assert emulator.request_count("POST", "inference") == before
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -95,6 +142,9 @@ def test_bad_input_fails_before_any_request(predictionone_conn: str, emulator: A
         predict_op("c1", tmp_path / "missing.csv", tmp_path / "p.csv").execute(fake_context())
     with pytest.raises(PredictionOneConfigError, match="concurrency"):
         predict_op("c1", tmp_path / "x.csv", tmp_path / "p.csv", concurrency=0)
+    for bad in (0, -3, 2.5, True, "10", None):
+        with pytest.raises(PredictionOneConfigError, match=rf"max_consecutive_errors={bad!r} must be a whole number"):
+            predict_op("c1", tmp_path / "x.csv", tmp_path / "p.csv", max_consecutive_errors=bad)
     assert emulator.request_count(None, "/classifiers") == 0
     assert emulator.request_count("GET", "/api-key") == 0
 
