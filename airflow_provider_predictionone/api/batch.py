@@ -49,11 +49,12 @@ What happens when something goes wrong with one row or with the whole batch:
 * **Circuit breaker.** When ``max_consecutive_errors`` rows *in a row* (counted in input order, as
   the rows are written, so the same input and the same answers always stop at the same row) end
   with a transient error, the service looks down: every further row would cost the client's full
-  set of retries for nothing (one request per row becomes ``retries + 1``, ~600k requests for 100k
-  rows). The batch then stops through the fatal path below with :class:`BatchServiceDownError`
-  (rows done, the last error, what to do). Requests sent after the breaker opens are bounded: rows
-  whose request is in flight finish their retries (at most ``concurrency`` rows), queued rows are
-  never sent. Any predicted or otherwise rejected row in between closes the breaker again.
+  set of retries for nothing (``retries + 1`` requests per row: ~600k for 100k rows with the
+  default 5 retries). The batch then stops through the fatal path below with :class:`BatchServiceDownError`
+  (rows done, the last error, what to do). At most ``max_consecutive_errors - 1 + window`` rows of
+  a batch that starts against a dead service are ever sent: rows whose request is in flight finish
+  their client retries (at most ``concurrency`` of them), rows still queued are cancelled unsent.
+  Any predicted or otherwise rejected row in between resets the count.
 * **Fatal errors** (:data:`FATAL_ERRORS`: the prediction API is not running, the key is wrong, the
   IP is not allowed, the classifier does not exist, invalid credentials — plus undocumented HTTP
   401/403/404/405 answers, which mean the URL or key is wrong for every row): pending work is
@@ -64,7 +65,7 @@ What happens when something goes wrong with one row or with the whole batch:
   does *not* stop at the first rejection even when the threshold is already exceeded (with the
   default ``max_rejected_fraction=0`` the first rejected row dooms the task): a rejection by the
   service (``Invalid request``, a field count mismatch, an odd answer) is about that row's data and
-  costs one request, not retries, and a complete rejects file lets the user fix every bad row in
+  costs at most one request, not retries, and a complete rejects file lets the user fix every bad row in
   one pass instead of one failed run per bad row. Rows the service cannot answer at all are what
   the circuit breaker above is for.
 * **Rejected rows in the log.** The first rejected rows (:data:`MAX_LOGGED_REJECTS`) are logged as
