@@ -60,12 +60,10 @@ def make_trigger(
     )
 
 
-def force_status(emulator: Any, classifier_id: str, status: str) -> None:
-    """Put a prediction API of the emulator into ``status`` (the emulator never fails one by itself)."""
-    with emulator.app.lock:
-        classifier = emulator.app.classifiers[classifier_id]
-        classifier.pending = None
-        classifier.status = status
+def failing_classifier(emulator: Any, new_classifier: Callable[[], str]) -> str:
+    """A prediction API whose build ends in ``failed`` (the emulator's ``fail-classifier`` fault)."""
+    emulator.faults.add("/classifiers", "fail-classifier")
+    return new_classifier()
 
 
 def classifier(status: str, *, url: str | None = "https://p1.invalid/inference", active: bool = True) -> Classifier:
@@ -193,8 +191,7 @@ def test_runs_to_stopped_and_to_deleted(new_classifier: Callable[[], str], p1_cl
 
 @pytest.mark.usefixtures("connection")
 def test_failed_prediction_api(new_classifier: Callable[[], str], emulator: Any) -> None:
-    classifier_id = new_classifier()
-    force_status(emulator, classifier_id, "failed")
+    classifier_id = failing_classifier(emulator, new_classifier)
     for target in ("running", "stopped"):
         payload = run_trigger(make_trigger(classifier_id, target))
         assert payload["status"] == "failed"
@@ -316,9 +313,11 @@ def test_sync_wait_timeout_and_failure(
     assert time.monotonic() - started < 60  # the wait ended at the timeout, not after a 60 s check interval
     assert "'building'" in str(raised.value)
 
-    force_status(emulator, classifier_id, "failed")
-    with pytest.raises(PredictionApiFailedError, match="'failed'"):
-        wait_for_classifier(p1_client, classifier_id, "running", check_interval=0.05, timeout=5)
+    emulator.set_build_seconds(0.1)
+    failed_id = failing_classifier(emulator, new_classifier)
+    with pytest.raises(PredictionApiFailedError, match="'failed'") as failed:
+        wait_for_classifier(p1_client, failed_id, "running", check_interval=0.05, timeout=30)
+    assert failed.value.status == "failed" and failed_id in str(failed.value)
 
 
 # -- classifier_event_result --------------------------------------------------------------------
