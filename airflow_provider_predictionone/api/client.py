@@ -42,6 +42,7 @@ from airflow_provider_predictionone.api.models import (
     ApiKey,
     Classifier,
     CreatedClassifier,
+    DataSet,
     DataSetInfo,
     DataSetPage,
     InferenceResult,
@@ -415,7 +416,9 @@ class PredictionOneClient(_ClientCore):
     # -- Train (spec 4.1 – 4.9) ---------------------------------------------------------------
 
     def get_api_key(self, credential_type: c.CredentialType | str, model_id: int | None = None) -> ApiKey:
-        """Get API Key (spec 4.1) with the secret key. Not cached; see :meth:`api_key`."""
+        """Get API Key (spec 4.1) with the secret key, every time: this key is not cached. The other
+        calls fetch the key they need themselves and reuse it until shortly before its ``end_date``
+        (see :class:`ApiKeyCache`)."""
         credential = c.CredentialType(credential_type)
         if credential is c.CredentialType.RETRAIN and model_id is None:
             raise PredictionOneConfigError("credential_type='retrain' needs model_id.")
@@ -463,7 +466,7 @@ class PredictionOneClient(_ClientCore):
         """Get Data Set (spec 4.8): one page."""
         return self.call(calls.list_data_sets(offset, limit))
 
-    def iter_data_sets(self, page_size: int = 100) -> Iterator[Any]:
+    def iter_data_sets(self, page_size: int = 100) -> Iterator[DataSet]:
         """Every data set, paging through ``metadata.total``."""
         return _paginate(lambda offset: self.list_data_sets(offset, page_size), lambda page: page.data_sets)
 

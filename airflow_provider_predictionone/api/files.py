@@ -623,21 +623,28 @@ def column_info_source(
     column_info: Mapping[str, Any] | PathOrFile, header: list[str] | None
 ) -> tuple[UploadSource, dict[str, str]]:
     """The column-info file to upload, from a ``{column: type}`` mapping or a file, checked against
-    ``header`` (the training file's columns) when the data file is local."""
+    ``header`` (the training file's columns) when the data file is local.
+
+    What is uploaded is always the canonical file of spec 4.2.2 / 7.12, rebuilt by
+    :func:`build_column_info`: UTF-8 with BOM, header ``column_name,column_type``, one row per
+    column in the training file's order when ``header`` is known (else in the given order). A file
+    given by path is read and checked, never uploaded as is: a file saved without BOM or with its
+    rows in another order is fixed on the way.
+    """
     if isinstance(column_info, Mapping):
-        ordered: dict[str, Any] = dict(column_info)
-        if header is not None and set(header) == set(ordered):
-            ordered = {name: ordered[name] for name in header}  # spec: rows in the data file's order
-        payload = build_column_info(ordered)
-        source = UploadSource.of(io.BytesIO(payload), param="column_info")
-        source.name = "column_info.csv"
+        columns = parse_column_info(build_column_info(column_info))  # checked, types normalized
+        name = "column_info.csv"
     else:
-        source = UploadSource.of(column_info, param="column_info")
-        with source.open() as stream:
+        given = UploadSource.of(column_info, param="column_info")
+        with given.open() as stream:
             payload = stream.read()
-    columns = parse_column_info(payload)
+        columns = parse_column_info(payload)
+        name = given.name
     if header is not None:
         check_column_info_covers(header, columns, data_param="training_file")
+        columns = {column: columns[column] for column in header}  # spec: rows in the data file's order
+    source = UploadSource.of(io.BytesIO(build_column_info(columns)), param="column_info")
+    source.name = name
     return source, columns
 
 
