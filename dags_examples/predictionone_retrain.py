@@ -1,17 +1,22 @@
-"""Weekly: retrain the deployed model with the latest data, then switch its prediction API.
+"""Weekly: retrain the model a prediction API serves with the latest data, then switch the API to it.
 
-retrain_model (deferrable) -> switch_model -> report
+served_model -> retrain_model (deferrable) -> switch_model -> report
 
-``params.model_id`` is the model behind the prediction API (the retrain key is tied to it).
-After a switch the prediction API serves the retrained model; pass that new id next time
-(the ``report`` task prints it).
+``params.classifier_id`` is the prediction API to keep fresh (the deploy DAG's report prints it;
+``PREDICTIONONE_CLASSIFIER_ID`` sets the default). Retraining must start from the model that
+prediction API serves *now* (spec 7.16; the retrain key is tied to it), and after each switch that
+is the model the previous run produced, so ``served_model`` reads it from Get Classifier at run
+time and passes it on through XCom: every weekly run retrains the current model.
+
+``params.model_id`` (0 = ask the prediction API) overrides that for a one-off run: retrain exactly
+this model, which must be the one a prediction API serves.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,9 @@ from airflow_provider_predictionone.operators import (
 DATA_DIR = Path(__file__).resolve().parent / "data"  # the bundled sample data set (data/README.md)
 # Seconds between status checks: 30 as in the manual; the demo sets 1 for the local emulator.
 CHECK_INTERVAL = float(os.environ.get("PREDICTIONONE_CHECK_INTERVAL", "30"))
+# A retry re-attaches to the retraining an earlier try started (never a second one).
+RETRIES = 2
+RETRY_DELAY = timedelta(minutes=5)
 
 with DAG(
     dag_id="predictionone_retrain",
@@ -38,24 +46,60 @@ with DAG(
     catchup=False,
     tags=["predictionone", "example"],
     params={
-        "model_id": Param(1, type="integer", minimum=1, description="Model behind the prediction API"),
+        "classifier_id": Param(
+            os.environ.get("PREDICTIONONE_CLASSIFIER_ID", ""),
+            type="string",
+            description="The prediction API to keep fresh: its model is retrained and it is switched to the result",
+        ),
+        "model_id": Param(
+            0, type="integer", minimum=0, description="0 = the model the prediction API serves now (recommended)"
+        ),
         "training_file": Param(str(DATA_DIR / "customers_retrain.csv"), type="string"),
         "evaluation_file": Param(str(DATA_DIR / "customers_eval.csv"), type="string"),
     },
     doc_md=__doc__,
 ) as dag:
+
+    @task
+    def served_model(params: dict[str, Any] | None = None) -> int:
+        """The model to retrain: ``params.model_id`` if given, else the one the prediction API serves now."""
+        from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+        from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+        from airflow_provider_predictionone.triggers.classifier import PredictionApiNotFoundError, not_found_message
+
+        params = params or {}
+        if params.get("model_id"):
+            print(f"Retraining the given model_id {params['model_id']}.")
+            return int(params["model_id"])
+        classifier_id = str(params.get("classifier_id") or "").strip()
+        if not classifier_id:
+            raise PredictionOneConfigError(
+                "params.classifier_id is empty: set it to the prediction API to keep fresh (the classifier_id "
+                "that predictionone_deploy_predict reports) in the trigger form or the run's conf, or set "
+                "PREDICTIONONE_CLASSIFIER_ID for the scheduled runs."
+            )
+        classifier = PredictionOneHook().get_conn().get_classifier(classifier_id)  # Get Classifier (deploy key)
+        if classifier is None:
+            raise PredictionApiNotFoundError(not_found_message(classifier_id))
+        print(f"Prediction API {classifier_id} serves model_id {classifier.model_id}: retraining it.")
+        return int(classifier.model_id)
+
+    model_id = served_model()
+
     retrain = PredictionOneRetrainModelOperator(
         task_id="retrain_model",
-        model_id="{{ params.model_id }}",
+        model_id=model_id,
         training_file="{{ params.training_file }}",
         evaluation_file="{{ params.evaluation_file }}",
         deferrable=True,
         check_interval=CHECK_INTERVAL,
+        retries=RETRIES,
+        retry_delay=RETRY_DELAY,
     )
 
     switch = PredictionOneSwitchModelOperator(
         task_id="switch_model",
-        model_id="{{ params.model_id }}",
+        model_id=model_id,
         retrain_job_id="{{ ti.xcom_pull(task_ids='retrain_model', key='retrain_job_id') }}",
     )
 

@@ -6,7 +6,8 @@
    trained model's id and metrics.
 4. Runs ``predictionone_deploy_predict`` for that model: deploys it as a prediction API and
    scores the bundled customer file (one prediction per input row).
-5. Runs ``predictionone_retrain`` for it and prints what the prediction API serves now.
+5. Runs ``predictionone_retrain`` for that prediction API (the DAG reads the model it serves) and
+   prints what the prediction API serves now.
 6. Stops the emulator.
 
 Run it with ``make demo``.
@@ -93,7 +94,7 @@ def main() -> int:
             f"  scored {scored['rows_predicted']} of {scored['rows_total']} rows ({scored['rows_rejected']} rejected)"
         )
         print(f"  -> {scored['output_file']}")
-        retrained = dags_test(env, "predictionone_retrain", {"model_id": trained["model_id"]})
+        retrained = dags_test(env, "predictionone_retrain", {"classifier_id": scored["classifier_id"]})
         print(f"\nRetrained: the prediction API now serves model_id {retrained['model_id']}")
         for name, value in sorted(retrained["metrics"].items()):
             print(f"  {name:>10}: {value}")

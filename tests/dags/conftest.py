@@ -24,3 +24,10 @@ def sample_deployed_model(p1_client: PredictionOneClient) -> int:  # noqa: F811
     created = p1_client.create_classifier(model.model_id, ALLOW_ALL)
     wait_until(lambda: (found := p1_client.get_classifier(created.classifier_id)) and found.is_ready)
     return model.model_id
+
+
+@pytest.fixture
+def sample_prediction_api(p1_client: PredictionOneClient, sample_deployed_model: int) -> str:  # noqa: F811
+    """The ``classifier_id`` of the prediction API serving ``sample_deployed_model``."""
+    (classifier,) = [c for c in p1_client.list_classifiers() if c.model_id == sample_deployed_model]
+    return classifier.classifier_id

@@ -32,7 +32,7 @@ def test_dagbag_imports_every_example_without_errors(airflow_db: Path, monkeypat
     monkeypatch.setattr("socket.socket.connect", no_network)
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert {"predictionone_train", "predictionone_retrain"} <= set(bag.dag_ids)
+    assert {"predictionone_train", "predictionone_retrain", "predictionone_deploy_predict"} <= set(bag.dag_ids)
 
 
 def test_predictionone_train_runs_end_to_end(run_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,16 +46,67 @@ def test_predictionone_train_runs_end_to_end(run_dag: Any, monkeypatch: pytest.M
 
 
 def test_predictionone_retrain_runs_end_to_end(
-    run_dag: Any, monkeypatch: pytest.MonkeyPatch, sample_deployed_model: int, p1_client: Any
+    run_dag: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    sample_deployed_model: int,
+    sample_prediction_api: str,
+    p1_client: Any,
 ) -> None:
     monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
     dag = load_dag("predictionone_retrain")
-    dag_run, results, states = run_dag(dag, {"model_id": sample_deployed_model})
+    dag_run, results, states = run_dag(dag, {"classifier_id": sample_prediction_api})
     assert str(dag_run.state) == "success", states
+    assert results["served_model"] == sample_deployed_model  # read from Get Classifier at run time
     new_model_id = results["report"]["model_id"]
     assert new_model_id != sample_deployed_model
     served = [c.model_id for c in p1_client.list_classifiers()]
     assert served == [new_model_id]  # the prediction API now serves the retrained model
+
+
+def test_predictionone_retrain_runs_week_after_week(
+    run_dag: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    sample_deployed_model: int,
+    sample_prediction_api: str,
+    p1_client: Any,
+) -> None:
+    """The weekly schedule: the second run retrains the model the first run switched to (spec 7.16)."""
+    monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
+    monkeypatch.setenv("PREDICTIONONE_CLASSIFIER_ID", sample_prediction_api)  # the scheduled runs' default
+    dag = load_dag("predictionone_retrain")
+    first_run, first, states = run_dag(dag)
+    assert str(first_run.state) == "success", states
+    assert first["report"]["base_model_id"] == sample_deployed_model
+    second_run, second, states = run_dag(dag)
+    assert str(second_run.state) == "success", states
+    assert second_run.run_id != first_run.run_id
+    assert second["served_model"] == second["report"]["base_model_id"] == first["report"]["model_id"]
+    assert second["report"]["model_id"] not in (sample_deployed_model, first["report"]["model_id"])
+    (api,) = p1_client.list_classifiers()
+    assert (api.classifier_id, api.model_id) == (sample_prediction_api, second["report"]["model_id"])
+
+
+def test_predictionone_retrain_with_a_given_model_id(
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch, sample_deployed_model: int, p1_client: Any
+) -> None:
+    """``params.model_id`` overrides the look-up (no classifier_id needed)."""
+    monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
+    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), {"model_id": sample_deployed_model})
+    assert str(dag_run.state) == "success", states
+    assert results["report"]["base_model_id"] == sample_deployed_model
+    assert [c.model_id for c in p1_client.list_classifiers()] == [results["report"]["model_id"]]
+
+
+def test_predictionone_retrain_without_a_prediction_api_fails_clearly(
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch, emulator: Any
+) -> None:
+    monkeypatch.delenv("PREDICTIONONE_CLASSIFIER_ID", raising=False)
+    dag = load_dag("predictionone_retrain")
+    dag_run, _results, states = run_dag(dag, {"classifier_id": "no-such-api"})
+    assert states["served_model"] == "failed" and states["retrain_model"] == "upstream_failed", states
+    dag_run, _results, states = run_dag(dag)  # no classifier_id at all
+    assert str(dag_run.state) == "failed" and states["served_model"] == "failed", states
+    assert emulator.request_count("GET", "/retrain_jobs/upload_url") == 0
 
 
 def test_predictionone_deploy_predict_trains_deploys_and_scores_every_row(
