@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,10 @@ OUTPUT_FILE = Path(tempfile.gettempdir()) / "predictionone" / "customers_predict
 # A folder (local path or object-store URL such as s3://bucket/predictionone) with the bundled files.
 DATA_LOCATION = os.environ.get("PREDICTIONONE_DATA_URL", str(DATA_DIR)).rstrip("/")
 OUTPUT_LOCATION = os.environ.get("PREDICTIONONE_OUTPUT_URL", str(OUTPUT_FILE))
+# Train and Create Classifier are not repeated by the client once they may have reached the service;
+# a retry of the task finds out what the lost request created and re-attaches (never a duplicate).
+RETRIES = 2
+RETRY_DELAY = timedelta(minutes=5)
 
 with DAG(
     dag_id="predictionone_deploy_predict",
@@ -82,6 +86,8 @@ with DAG(
         deferrable=True,
         check_interval=CHECK_INTERVAL,
         result_path="{{ params.result_path }}",
+        retries=RETRIES,
+        retry_delay=RETRY_DELAY,
     )
 
     @task
@@ -104,6 +110,8 @@ with DAG(
         model_id=model_id,
         deferrable=True,
         check_interval=CHECK_INTERVAL,
+        retries=RETRIES,
+        retry_delay=RETRY_DELAY,
     )
 
     predict = PredictionOneBatchPredictOperator(

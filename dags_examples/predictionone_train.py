@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,10 @@ DATA_DIR = Path(__file__).resolve().parent / "data"  # the bundled sample data s
 CHECK_INTERVAL = float(os.environ.get("PREDICTIONONE_CHECK_INTERVAL", "30"))
 TARGET_COLUMN = "プレミアム購入"
 POSITIVE_VALUE = "はい"
+# A lost answer to Train is not repeated by the client; a retry of the task finds out whether the
+# training started and re-attaches to it (never a second training).
+RETRIES = 2
+RETRY_DELAY = timedelta(minutes=5)
 
 with DAG(
     dag_id="predictionone_train",
@@ -80,6 +84,8 @@ with DAG(
         positive_value="{{ params.positive_value }}",
         deferrable=True,
         check_interval=CHECK_INTERVAL,
+        retries=RETRIES,
+        retry_delay=RETRY_DELAY,
     )
 
     @task

@@ -1,13 +1,16 @@
 """The example DAGs, run with ``dag.test()`` against an emulator that misbehaves on every step.
 
-The examples have no task retries: the faults below are all transient, so the client absorbs them
-where they happen, and each DAG run succeeds with exactly one training / retraining / prediction
-API and every scored row exactly once.
+The transient faults are absorbed by the client where they happen, and each DAG run succeeds with
+exactly one training / retraining / prediction API and every scored row exactly once. A lost answer
+to Train (``POST /models``) or Create Classifier (``POST /classifiers``) is not repeated by the
+client: it fails the try, and the example's task ``retries`` recover — the retry finds what the lost
+request created and re-attaches (the tests shorten the examples' production ``retry_delay`` to 0).
 """
 
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import pytest
 
 from airflow_provider_predictionone.emulator import Emulator
 from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger
+from tests.dags.conftest import sample_prediction_api  # noqa: F401  (fixture)
 from tests.dags.test_example_dags import EXAMPLES, load_dag
 from tests.faults.remote import assert_every_row_once, prediction_apis, retrainings, trainings
 
@@ -30,6 +34,13 @@ def add_faults(emulator: Emulator, faults: list[tuple[str, str, int, dict[str, A
 @pytest.fixture(autouse=True)
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.1")
+
+
+def without_retry_delay(dag: Any) -> Any:
+    """The example DAG with its tasks' ``retry_delay`` (minutes in production) set to 0."""
+    for example_task in dag.tasks:
+        example_task.retry_delay = timedelta(0)
+    return dag
 
 
 def test_predictionone_train_survives_faults_on_every_step(
@@ -69,7 +80,10 @@ def test_predictionone_train_survives_faults_on_every_step(
 
 
 def test_predictionone_retrain_survives_faults_on_every_step(
-    run_dag: Any, emulator: Emulator, sample_deployed_model: int
+    run_dag: Any,
+    emulator: Emulator,
+    sample_deployed_model: int,
+    sample_prediction_api: str,  # noqa: F811
 ) -> None:
     injected = add_faults(
         emulator,
@@ -84,7 +98,7 @@ def test_predictionone_retrain_survives_faults_on_every_step(
             ("/retrain_jobs/{retrain_job_id}/update_model", "drop-mid-response", 1, {}),
         ],
     )
-    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), {"model_id": sample_deployed_model})
+    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), {"classifier_id": sample_prediction_api})
     assert str(dag_run.state) == "success", states
     assert results["report"]["base_model_id"] == sample_deployed_model
     assert emulator.faults.fired() == injected
@@ -119,3 +133,46 @@ def test_predictionone_deploy_predict_survives_faults_without_losing_or_duplicat
     assert_every_row_once(output, rows)
     assert emulator.faults.fired() == injected
     assert trainings(emulator) == 1 and prediction_apis(emulator) == 1
+
+
+# -- lost answers to the requests that create something: the task retry recovers -------------------
+
+LOST_ANSWERS = [
+    pytest.param("drop-mid-response", 1, id="answer-lost-after-the-server-acted"),
+    pytest.param("500", 2, id="500-the-server-did-nothing"),
+]
+
+
+@pytest.mark.parametrize(("kind", "posts"), LOST_ANSWERS)
+def test_predictionone_train_recovers_a_lost_train_answer_with_a_task_retry(
+    run_dag: Any, emulator: Emulator, kind: str, posts: int
+) -> None:
+    emulator.faults.add("/models", kind, 1, method="POST")
+    dag = without_retry_delay(load_dag("predictionone_train"))
+    assert dag.get_task("train_model").retries >= 1  # the example's own setting
+    dag_run, results, states = run_dag(dag)
+    assert str(dag_run.state) == "success", states
+    assert emulator.faults.fired() == 1
+    # drop-mid-response: the retry found the model by its name and re-attached; 500: it trained once
+    assert emulator.request_count("POST", "/models") == posts
+    assert trainings(emulator) == 1 and results["report_metrics"]["metrics"]
+
+
+@pytest.mark.parametrize(("kind", "posts"), LOST_ANSWERS)
+def test_predictionone_deploy_predict_recovers_lost_answers_with_task_retries(
+    run_dag: Any, emulator: Emulator, tmp_path: Path, kind: str, posts: int
+) -> None:
+    emulator.faults.add("/models", kind, 1, method="POST")
+    emulator.faults.add("/classifiers", kind, 1, method="POST")
+    dag = without_retry_delay(load_dag("predictionone_deploy_predict"))
+    assert dag.get_task("train_model").retries >= 1 and dag.get_task("deploy_model").retries >= 1
+    output = tmp_path / "predictions.csv"
+    dag_run, results, states = run_dag(dag, {"output_file": str(output)})
+    assert str(dag_run.state) == "success", states
+    assert emulator.faults.fired() == 2
+    assert emulator.request_count("POST", "/models") == emulator.request_count("POST", "/classifiers") == posts
+    assert trainings(emulator) == 1 and prediction_apis(emulator) == 1
+    with (EXAMPLES / "data" / "customers_score.csv").open(encoding="utf-8") as handle:
+        rows = sum(1 for _ in csv.reader(handle)) - 1
+    assert results["report"]["rows_predicted"] == rows
+    assert_every_row_once(output, rows)
