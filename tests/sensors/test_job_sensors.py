@@ -163,6 +163,27 @@ def test_reschedule_mode_reschedules_while_running(start_training: Callable[...,
         sensor.execute(context)
 
 
+@pytest.mark.usefixtures("connection", "airflow_db")
+def test_retrain_reschedule_mode_reschedules_while_running_then_pushes_the_new_model_id(
+    emulator: Any,
+    p1_client: PredictionOneClient,
+    deployed_model: int,
+    start_retrain: Callable[..., str],
+    context: dict[str, Any],
+) -> None:
+    emulator.set_train_seconds(2.0)  # the retraining is still running at the first check
+    job_id = start_retrain(deployed_model)
+    sensor = retrain_sensor(job_id, deployed_model, mode="reschedule", poke_interval=5)
+    with pytest.raises(AirflowRescheduleException):
+        sensor.execute(context)
+    assert MODEL_ID_XCOM_KEY not in context["ti"].xcom
+    finished = wait_until(
+        lambda: (status := p1_client.retrain_status(deployed_model, job_id)).state.is_terminal and status
+    )
+    sensor.execute(context)  # the rescheduled try: the job has finished
+    assert context["ti"].xcom[MODEL_ID_XCOM_KEY] == finished.model_id != deployed_model
+
+
 def start_on_slow_emulator(
     slow: Any,
     secret_key: str,
