@@ -32,6 +32,10 @@ def connection_not_found(conn_id: str) -> PredictionOneConfigError:
     )
 
 
+class UnknownIdError(PredictionOneError):
+    """An id the user gave is not listed by the service (checked before anything was changed)."""
+
+
 class PredictionOneTransportError(PredictionOneError):
     """The service could not be reached, or did not answer in time, after all retries."""
 

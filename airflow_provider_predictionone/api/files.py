@@ -589,10 +589,13 @@ def parse_column_info(payload: bytes, *, param: str = "column_info") -> dict[str
             f"{param} is not UTF-8; the column-info file must be UTF-8 (with BOM)."
         ) from None
     rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if not rows or tuple(h.strip() for h in rows[0]) != c.COLUMN_INFO_HEADER:
+    if not rows:
         raise PredictionOneConfigError(
-            f"{param} must start with the header 'column_name,column_type' (got {rows[0] if rows else 'nothing'})."
+            f"{param} is empty; a column-info file holds the header 'column_name,column_type' and one row per "
+            "column of the training file. Fill it in, or give column_info as a mapping {column: type}."
         )
+    if tuple(h.strip() for h in rows[0]) != c.COLUMN_INFO_HEADER:
+        raise PredictionOneConfigError(f"{param} must start with the header 'column_name,column_type' (got {rows[0]}).")
     columns: dict[str, str] = {}
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != 2:
@@ -638,7 +641,7 @@ def column_info_source(
         given = UploadSource.of(column_info, param="column_info")
         with given.open() as stream:
             payload = stream.read()
-        columns = parse_column_info(payload)
+        columns = parse_column_info(payload, param=f"column_info ({given.name!r})")
         name = given.name
     if header is not None:
         check_column_info_covers(header, columns, data_param="training_file")

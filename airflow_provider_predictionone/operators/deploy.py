@@ -25,6 +25,7 @@ from airflow_provider_predictionone.api.errors import (
     PredictionOneAPIError,
     PredictionOneConfigError,
     PredictionOneTransportError,
+    UnknownIdError,
 )
 from airflow_provider_predictionone.compat import default_deferrable, lazy_getattr
 from airflow_provider_predictionone.operators.ledger import JobLedger
@@ -834,78 +835,109 @@ class PredictionOneDeletePredictionApiOperator(_PredictionApiOperator):
 # --------------------------------------------------------------------------------------------
 
 
-class PredictionOneDeleteModelOperator(PredictionOneBaseOperator):
+class _DeleteByIdOperator(PredictionOneBaseOperator):
+    """Delete one object (a model or a data set) by its explicit id: no lists, wildcards or "delete all".
+
+    The object must be listed by the service first: an unknown id is refused before any DELETE is
+    sent, naming the id. A DELETE whose answer was lost is repeated by the client; when the first
+    attempt did delete the object, the repeat is told it does not exist, and the task still succeeds.
+    """
+
+    id_param: str
+    """The constructor argument (and template field) holding the id."""
+    noun: str
+    """What is deleted, for messages: "model", "data set"."""
+    list_call: str
+    """The list request that shows the object: "Get Model", "Get Data Set"."""
+
+    ui_color = "#fc9272"
+
+    def __init__(self, *, object_id: int | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        setattr(self, self.id_param, object_id)
+        if _is_literal(object_id):
+            _positive_id(self.id_param, object_id)  # literal values fail at DAG parse time
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        object_id = _positive_id(self.id_param, getattr(self, self.id_param))
+        if not self._exists(object_id):
+            raise UnknownIdError(
+                f"{self.id_param}={object_id}: this Prediction One account has no {self.noun} with this id "
+                f"({self.list_call} does not list it; it may have been deleted already). Nothing was deleted. "
+                f"Check the {self.id_param} in the Prediction One web app, or the XCom it came from."
+            )
+        self.log.warning("Deleting Prediction One %s %s: it also disappears from the web app.", self.noun, object_id)
+        try:
+            self._delete(object_id)
+        except PredictionOneAPIError:
+            # It existed a moment ago: if it is gone now, a repeated DELETE (after a lost answer) or
+            # someone else deleted it, which is the outcome the task asked for.
+            if self._exists(object_id):
+                raise
+            self.log.warning(
+                "%s %s was already deleted meanwhile (a repeated request, or someone else).",
+                self.noun.capitalize(),
+                object_id,
+            )
+        self.log.info("Deleted %s %s.", self.noun, object_id)
+        return {self.id_param: object_id, "deleted": True}
+
+    def _exists(self, object_id: int) -> bool:
+        raise NotImplementedError
+
+    def _delete(self, object_id: int) -> None:
+        raise NotImplementedError
+
+
+class PredictionOneDeleteModelOperator(_DeleteByIdOperator):
     """Delete one model by id (Delete Model, spec 4.7).
 
     Only an explicit model id is accepted: no lists, wildcards or "delete all". The model also
-    disappears from the Prediction One web app; a warning says so in the task log.
+    disappears from the Prediction One web app; a warning says so in the task log. An id that Get
+    Model does not list is refused (:class:`~airflow_provider_predictionone.api.errors.UnknownIdError`)
+    before anything is deleted.
 
     :param model_id: the model to delete (a positive whole number). Templated.
     :return: ``{"model_id": ..., "deleted": True}``.
     """
 
     template_fields: Sequence[str] = ("model_id",)
-    ui_color = "#fc9272"
+    id_param = "model_id"
+    noun = "model"
+    list_call = "Get Model"
 
     def __init__(self, *, model_id: int | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.model_id = model_id
-        if _is_literal(model_id):
-            _positive_id("model_id", model_id)  # literal values fail at DAG parse time
+        super().__init__(object_id=model_id, **kwargs)
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        model_id = _positive_id("model_id", self.model_id)
-        existed = self._exists(model_id)
-        self.log.warning("Deleting Prediction One model %s: it also disappears from the web app.", model_id)
-        try:
-            self.client.delete_model(model_id)
-        except PredictionOneAPIError:
-            # The client repeats a DELETE whose answer was lost; if the first attempt did delete the
-            # model, the repeat is told it does not exist. It existed when the task started: done.
-            if not existed or self._exists(model_id):
-                raise
-            self.log.warning("Model %s was already deleted meanwhile (a repeated request, or someone else).", model_id)
-        self.log.info("Deleted model %s.", model_id)
-        return {"model_id": model_id, "deleted": True}
+    def _exists(self, object_id: int) -> bool:
+        return any(model.model_id == object_id for model in self.client.iter_models())
 
-    def _exists(self, model_id: int) -> bool:
-        return any(model.model_id == model_id for model in self.client.iter_models())
+    def _delete(self, object_id: int) -> None:
+        self.client.delete_model(object_id)
 
 
-class PredictionOneDeleteDataSetOperator(PredictionOneBaseOperator):
+class PredictionOneDeleteDataSetOperator(_DeleteByIdOperator):
     """Delete one training data set by id (Delete Data Set, spec 4.9).
 
     Only an explicit data set id is accepted: no lists, wildcards or "delete all". The data set
-    also disappears from the Prediction One web app; a warning says so in the task log.
+    also disappears from the Prediction One web app; a warning says so in the task log. An id that
+    Get Data Set does not list is refused
+    (:class:`~airflow_provider_predictionone.api.errors.UnknownIdError`) before anything is deleted.
 
     :param data_set_id: the data set to delete (a positive whole number, see Get Data Set). Templated.
     :return: ``{"data_set_id": ..., "deleted": True}``.
     """
 
     template_fields: Sequence[str] = ("data_set_id",)
-    ui_color = "#fc9272"
+    id_param = "data_set_id"
+    noun = "data set"
+    list_call = "Get Data Set"
 
     def __init__(self, *, data_set_id: int | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.data_set_id = data_set_id
-        if _is_literal(data_set_id):
-            _positive_id("data_set_id", data_set_id)  # literal values fail at DAG parse time
+        super().__init__(object_id=data_set_id, **kwargs)
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        data_set_id = _positive_id("data_set_id", self.data_set_id)
-        existed = self._exists(data_set_id)
-        self.log.warning("Deleting Prediction One data set %s: it also disappears from the web app.", data_set_id)
-        try:
-            self.client.delete_data_set(data_set_id)
-        except PredictionOneAPIError:
-            # As for models: a repeated DELETE after a lost answer finds the data set gone.
-            if not existed or self._exists(data_set_id):
-                raise
-            self.log.warning(
-                "Data set %s was already deleted meanwhile (a repeated request, or someone else).", data_set_id
-            )
-        self.log.info("Deleted data set %s.", data_set_id)
-        return {"data_set_id": data_set_id, "deleted": True}
+    def _exists(self, object_id: int) -> bool:
+        return any(data_set.data_set_id == object_id for data_set in self.client.iter_data_sets())
 
-    def _exists(self, data_set_id: int) -> bool:
-        return any(data_set.data_set_id == data_set_id for data_set in self.client.iter_data_sets())
+    def _delete(self, object_id: int) -> None:
+        self.client.delete_data_set(object_id)

@@ -21,6 +21,7 @@ from airflow_provider_predictionone.api.errors import (
     ModelDeletedError,
     PredictionOneAPIError,
     RetrainJobNotFoundError,
+    UnknownIdError,
 )
 from airflow_provider_predictionone.compat import AIRFLOW_V3
 from airflow_provider_predictionone.operators import (
@@ -279,7 +280,7 @@ def test_column_info_inputs(refused: Refusals, predictionone_conn: str, tmp_path
         "column info file with a wrong header",
         BEFORE,
         lambda: upload(column_info=str(wrong_header)).execute(fake_context()),
-        says=["column_info must start with the header 'column_name,column_type'", "['name', 'type']"],
+        says=["must start with the header 'column_name,column_type'", "['name', 'type']"],
     )
     sjis_info = tmp_path / "column_info_sjis.csv"
     sjis_info.write_bytes(COLUMN_INFO.read_text("utf-8-sig").encode("cp932"))
@@ -287,7 +288,7 @@ def test_column_info_inputs(refused: Refusals, predictionone_conn: str, tmp_path
         "column info file in Shift-JIS",
         BEFORE,
         lambda: upload(column_info=str(sjis_info)).execute(fake_context()),
-        says=["column_info is not UTF-8", "UTF-8 (with BOM)"],
+        says=["column_info ('column_info_sjis.csv') is not UTF-8", "UTF-8 (with BOM)"],
     )
     missing_info = tmp_path / "no_column_info.csv"
     refused.check(
@@ -302,7 +303,7 @@ def test_column_info_inputs(refused: Refusals, predictionone_conn: str, tmp_path
         "column info file empty",
         BEFORE,
         lambda: upload(column_info=str(empty_info)).execute(fake_context()),
-        says=["column_info must start with the header 'column_name,column_type'", "got nothing"],
+        says=["column_info ('column_info_empty.csv') is empty", "column_name,column_type", "mapping {column: type}"],
     )
     # Accepted: a column-info file without the BOM (it is read as UTF-8 all the same).
     no_bom = tmp_path / "column_info_nobom.csv"
@@ -680,30 +681,17 @@ def test_unknown_ids_of_jobs_models_and_data_sets(refused: Refusals, predictiono
         "delete model: unknown model_id",
         FIRST,
         lambda: PredictionOneDeleteModelOperator(task_id="x", model_id=999).execute(fake_context()),
-        error=ModelDeletedError,
-        says=["Delete Model (DELETE /models/999)", "This model may be deleted.", "Check the model_id"],
-        refused_call="DELETE /models/{model_id}",
-        via="Delete Model refuses it; nothing is deleted",
+        error=UnknownIdError,
+        says=["model_id=999", "Get Model does not list it", "Nothing was deleted", "Check the model_id"],
+        via="Get Model; no DELETE is sent",
     )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Delete Data Set of an unknown id ends in the generic 'Check the request against the Prediction One API "
-    "manual; if it persists, contact Sony support' without naming data_set_id or the fix (see docs/bad-input.md)",
-)
-def test_delete_of_an_unknown_data_set_names_the_parameter_and_the_fix(
-    refused: Refusals, predictionone_conn: str
-) -> None:
     refused.check(
         "delete data set: unknown data_set_id",
         FIRST,
         lambda: PredictionOneDeleteDataSetOperator(task_id="x", data_set_id=999).execute(fake_context()),
-        error=PredictionOneAPIError,
-        says=["data_set_id=999", "Check the data_set_id"],
-        refused_call="DELETE /data-sets/{data_set_id}",
-        via="Delete Data Set refuses it; nothing is deleted",
+        error=UnknownIdError,
+        says=["data_set_id=999", "Get Data Set does not list it", "Nothing was deleted", "Check the data_set_id"],
+        via="Get Data Set; no DELETE is sent",
     )
 
 
@@ -771,6 +759,11 @@ BATCH_OPTION_CASES = [
         ["max_rejected_fraction=5", "from 0.0 to 1.0", "0.05 = 5%"],
     ),
     ("batch predict: progress_interval=-1", {"progress_interval": -1}, ["progress_interval=-1", "positive number"]),
+    (
+        "batch predict: max_consecutive_errors=0",
+        {"max_consecutive_errors": 0},
+        ["max_consecutive_errors=0", "whole number of rows, 1 or more", "default 10"],
+    ),
 ]
 
 

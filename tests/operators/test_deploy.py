@@ -22,9 +22,8 @@ from airflow_provider_predictionone.api.contract import JobState
 from airflow_provider_predictionone.api.errors import (
     InferenceIpNotAllowedError,
     JobTimeoutError,
-    ModelDeletedError,
-    PredictionOneAPIError,
     PredictionOneConfigError,
+    UnknownIdError,
 )
 from airflow_provider_predictionone.api.models import ALLOW_ALL, IpRule
 from airflow_provider_predictionone.operators.deploy import (
@@ -41,7 +40,7 @@ from airflow_provider_predictionone.triggers.classifier import (
     wait_for_classifier,
 )
 from tests.task_context import TaskStateStore, fake_context
-from tests.triggers.job_fixtures import run_trigger, wait_for_training
+from tests.triggers.job_fixtures import run_trigger, wait_for_training, wait_until
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -316,12 +315,13 @@ def test_rules_none_allows_all_on_a_new_api_and_keeps_a_reused_apis_rules(
 
 
 def test_deploy_does_not_reuse_a_failed_prediction_api(
-    predictionone_conn: str, emulator: Any, trained_model: int, running_api: str
+    predictionone_conn: str, emulator: Any, p1_client: PredictionOneClient, trained_model: int
 ) -> None:
-    with emulator.app.lock:
-        emulator.app.classifiers[running_api].status = "failed"
+    emulator.faults.add("/classifiers", "fail-classifier")  # the build of the next prediction API fails
+    failed_id = p1_client.create_classifier(trained_model, ALLOW_ALL).classifier_id
+    wait_until(lambda: (api := p1_client.get_classifier(failed_id)) is not None and api.status == "failed")
     summary = deploy_op(trained_model, deferrable=False).execute(fake_context())
-    assert summary["classifier_id"] != running_api
+    assert summary["classifier_id"] != failed_id
     assert emulator.request_count("POST", "/classifiers") == 2  # the fixture's, then a new one
 
 
@@ -515,10 +515,19 @@ def test_delete_model_and_data_set(
     assert f"Deleting Prediction One model {trained_model}: it also disappears from the web app" in output
     assert f"Deleting Prediction One data set {data_set_id}" in output
 
-    with pytest.raises(ModelDeletedError):
+    # Deleting again: the id is no longer listed, so the task is refused before any DELETE is sent.
+    deletes = emulator.request_count("DELETE", "/models/{model_id}") + emulator.request_count(
+        "DELETE", "/data-sets/{data_set_id}"
+    )
+    with pytest.raises(UnknownIdError, match=f"model_id={trained_model}: .* no model with this id"):
         PredictionOneDeleteModelOperator(task_id="m", model_id=trained_model).execute(fake_context())
-    with pytest.raises(PredictionOneAPIError, match="not found"):
+    with pytest.raises(UnknownIdError, match=f"data_set_id={data_set_id}: .* no data set with this id"):
         PredictionOneDeleteDataSetOperator(task_id="d", data_set_id=data_set_id).execute(fake_context())
+    assert (
+        emulator.request_count("DELETE", "/models/{model_id}")
+        + emulator.request_count("DELETE", "/data-sets/{data_set_id}")
+        == deletes
+    )
 
 
 # -- a real DAG run ---------------------------------------------------------------------------------
