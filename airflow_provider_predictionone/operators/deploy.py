@@ -90,20 +90,9 @@ _WILDCARDS = frozenset({"*", "all", "any", "%"})
 # --------------------------------------------------------------------------------------------
 
 
-def _has_reference(value: Any) -> bool:
-    """Whether ``value`` holds an ``XComArg`` (or another value Airflow resolves at run time)."""
-    if hasattr(value, "resolve") and hasattr(value, "iter_references"):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_reference(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_reference(v) for v in value)
-    return False
-
-
 def _is_literal(value: Any) -> bool:
     """Whether ``value`` is known when the DAG is parsed: no Jinja template and no ``XComArg``."""
-    return not _is_templated(value) and not _has_reference(value)
+    return not _is_templated(value)
 
 
 def _positive_id(name: str, value: Any) -> int:
@@ -388,7 +377,7 @@ class PredictionOneDeployModelOperator(_PredictionApiOperator):
         ``[operators] default_deferrable``.
     """
 
-    template_fields: Sequence[str] = ("model_id", "rules")
+    template_fields: Sequence[str] = ("model_id", "rules", "predictionone_conn_id")
     ui_color = "#c7e9c0"
 
     def __init__(
@@ -613,7 +602,7 @@ class PredictionOneUpdatePredictionApiOperator(_PredictionApiOperator):
     :param deferrable: wait on the triggerer; default from ``[operators] default_deferrable``.
     """
 
-    template_fields: Sequence[str] = ("classifier_id", "rules", "active", "is_editable")
+    template_fields: Sequence[str] = ("classifier_id", "rules", "active", "is_editable", "predictionone_conn_id")
     ui_color = "#a1d99b"
 
     def __init__(
@@ -747,7 +736,7 @@ class PredictionOneDeletePredictionApiOperator(_PredictionApiOperator):
         clear error).
     """
 
-    template_fields: Sequence[str] = ("classifier_id",)
+    template_fields: Sequence[str] = ("classifier_id", "predictionone_conn_id")
     ui_color = "#fcbba1"
 
     def __init__(
@@ -901,7 +890,7 @@ class PredictionOneDeleteModelOperator(_DeleteByIdOperator):
     :return: ``{"model_id": ..., "deleted": True}``.
     """
 
-    template_fields: Sequence[str] = ("model_id",)
+    template_fields: Sequence[str] = ("model_id", "predictionone_conn_id")
     id_param = "model_id"
     noun = "model"
     list_call = "Get Model"
@@ -928,7 +917,7 @@ class PredictionOneDeleteDataSetOperator(_DeleteByIdOperator):
     :return: ``{"data_set_id": ..., "deleted": True}``.
     """
 
-    template_fields: Sequence[str] = ("data_set_id",)
+    template_fields: Sequence[str] = ("data_set_id", "predictionone_conn_id")
     id_param = "data_set_id"
     noun = "data set"
     list_call = "Get Data Set"

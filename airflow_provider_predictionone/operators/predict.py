@@ -105,7 +105,14 @@ class PredictionOneBatchPredictOperator(PredictionOneLineageMixin, PredictionOne
         ``reasons_file``.
     """
 
-    template_fields: Sequence[str] = ("classifier_id", "input_file", "output_file", "reasons_file", "rejects_file")
+    template_fields: Sequence[str] = (
+        "classifier_id",
+        "input_file",
+        "output_file",
+        "reasons_file",
+        "rejects_file",
+        "predictionone_conn_id",
+    )
     ui_color = "#fdd0a2"
 
     def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:

@@ -26,7 +26,6 @@ from airflow_provider_predictionone.operators import (
     PredictionOneRetrainModelOperator,
     PredictionOneSwitchModelOperator,
     PredictionOneTrainModelOperator,
-    PredictionOneUploadDataOperator,
 )
 from airflow_provider_predictionone.operators.predictionone import MODEL_NAME_MAX, default_model_name
 from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
@@ -251,13 +250,14 @@ def test_long_default_model_names_stay_unique_and_within_the_limit() -> None:
 # -- the connection id is templated --------------------------------------------------------------
 
 
-def test_the_connection_id_is_templated_on_every_operator() -> None:
-    for operator in (
-        PredictionOneUploadDataOperator,
-        PredictionOneTrainModelOperator,
-        PredictionOneRetrainModelOperator,
-        PredictionOneSwitchModelOperator,
-    ):
+def test_the_connection_id_is_templated_on_every_operator_and_sensor() -> None:
+    import airflow_provider_predictionone.operators as operators
+    import airflow_provider_predictionone.sensors as sensors
+
+    classes = [getattr(module, name) for module in (operators, sensors) for name in module.__all__]
+    tasks = [cls for cls in classes if isinstance(cls, type) and "template_fields" in dir(cls)]
+    assert len(tasks) >= 12, tasks
+    for operator in tasks:
         assert "predictionone_conn_id" in operator.template_fields, operator.__name__
     op = PredictionOneSwitchModelOperator(
         task_id="s", model_id=1, retrain_job_id="j", predictionone_conn_id="{{ params.conn }}"
