@@ -118,6 +118,10 @@ _CV_FIX = (
 # --------------------------------------------------------------------------------------------
 
 
+_RUNTIME_PLACEHOLDER = "\x00known at run time\x00"
+"""Stands in for an option known only at run time in :meth:`TrainConfig.validate_known`."""
+
+
 def _label(name: str) -> str:
     """``'horizon_end (tst)'``: the readable name and the spec key of an option."""
     return f"{name} ({OPTION_KEYS[name]})"
@@ -895,6 +899,22 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some options changed (readable names), normalised like a new instance."""
         return dataclasses.replace(self, **changes)
+
+    def validate_known(self, runtime: Iterable[str]) -> None:
+        """:meth:`validate` for a DAG being parsed: check every rule that involves only options known now.
+
+        :param runtime: readable names of the options known only at run time (templates, XComs).
+            Each is replaced by a placeholder, and the problems that name one of them are left for
+            :meth:`validate` after rendering; so a literal binary classification without
+            ``positive_value`` fails at parse time even when ``target_column`` is a template.
+        :raises PredictionOneConfigError: if a rule among the known options is broken.
+        """
+        runtime = set(runtime)
+        known = self.replace(**{name: _RUNTIME_PLACEHOLDER for name in runtime if getattr(self, name) is not None})
+        labels = [_label(name) for name in runtime]
+        problems = [text for text in known._problems() if not any(label in text for label in labels)]
+        if problems:
+            raise PredictionOneConfigError(_join(problems, "training configuration"))
 
 
 def _bool_problem(name: str, value: Any) -> str:

@@ -128,10 +128,6 @@ def _is_templated(value: Any) -> bool:
     return False
 
 
-_RUNTIME_PLACEHOLDER = "\x00known at run time\x00"
-"""Stands in for a templated option when the literal ones are validated at parse time."""
-
-
 def _short(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters for an error message."""
     text = repr(value)
@@ -514,7 +510,7 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
         unknown option name, fails at parse time even when ``target_column`` is a template. When the
         whole ``config`` is a template, every option it could set is treated as known at run time only.
         """
-        from airflow_provider_predictionone.api.config import OPTION_KEYS, TrainConfig, _join, _label
+        from airflow_provider_predictionone.api.config import OPTION_KEYS, TrainConfig
 
         if isinstance(self.config, Mapping):
             config = TrainConfig.from_mapping(self._options())  # unknown or doubled names fail here
@@ -534,11 +530,7 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, _JobWaitingOper
         else:
             self._train_config()  # raises: not a mapping
             return
-        config = config.replace(**{name: _RUNTIME_PLACEHOLDER for name in runtime if getattr(config, name) is not None})
-        labels = [_label(name) for name in runtime]
-        problems = [text for text in config._problems() if not any(label in text for label in labels)]
-        if problems:
-            raise PredictionOneConfigError(_join(problems, "training configuration"))
+        config.validate_known(runtime)
 
     def _train_config(self) -> TrainConfig:
         """The rendered options as a :class:`TrainConfig` (not validated yet)."""

@@ -871,3 +871,15 @@ def test_validate_against_data_from_json() -> None:
     assert make(BINARY).validate_against_data(data) == []
     with pytest.raises(PredictionOneConfigError, match="not a value of the target column"):
         make(BINARY, positive_value="maybe").validate_against_data(data)
+
+
+def test_validate_known_checks_only_the_rules_of_options_known_now() -> None:
+    template = "{{ params.target }}"
+    binary = TrainConfig(target_column=template, prediction_type="binary_classification")
+    with pytest.raises(PredictionOneConfigError, match=r"positive_value \(tv\)"):
+        binary.validate_known({"target_column"})  # the missing positive value is known now
+    binary.replace(positive_value=template).validate_known({"target_column", "positive_value"})
+    regression = TrainConfig(target_column="購入", prediction_type="regression", positive_value=template)
+    regression.validate_known({"positive_value"})  # it may render to nothing: left to run time
+    with pytest.raises(PredictionOneConfigError, match=r"positive_value \(tv\)"):
+        regression.replace(positive_value="はい").validate_known(set())
