@@ -276,6 +276,31 @@ def test_trigger_does_not_block_the_event_loop(
 
 
 @pytest.mark.usefixtures("connection")
+def test_trigger_reads_its_connection_without_blocking_the_event_loop(
+    start_training: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection comes from Airflow's async lookup (3.x) or a worker thread (2.11), never from a
+    synchronous lookup on the loop's own thread."""
+    from airflow_provider_predictionone.compat import BaseHook
+
+    job_id = start_training()
+    sync_lookup = BaseHook.get_connection
+    lookups_on_the_loop: list[str] = []
+
+    def guarded(conn_id: str) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return sync_lookup(conn_id)  # a worker thread: fine
+        lookups_on_the_loop.append(conn_id)
+        return sync_lookup(conn_id)
+
+    monkeypatch.setattr(BaseHook, "get_connection", staticmethod(guarded))
+    assert run_trigger(make_trigger(job_id))["status"] == "success"
+    assert lookups_on_the_loop == []
+
+
+@pytest.mark.usefixtures("connection")
 def test_retraining_runs_to_success_with_the_new_model_id(
     deployed_model: int, start_retrain: Callable[..., str]
 ) -> None:
