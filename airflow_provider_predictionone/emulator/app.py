@@ -40,9 +40,11 @@ from urllib.parse import quote
 
 from airflow_provider_predictionone.api import contract
 from airflow_provider_predictionone.api.contract import ClassifierStatus, CredentialType
-from airflow_provider_predictionone.emulator import baseline, datasets, faults
+from airflow_provider_predictionone.emulator import baseline, faults
 from airflow_provider_predictionone.emulator.config import ConfigError, TrainConfig, parse_config
-from airflow_provider_predictionone.emulator.datasets import DataError, DatasetStats
+from airflow_provider_predictionone.emulator.datasets.analysis import StatsCache
+from airflow_provider_predictionone.emulator.datasets.reading import DataError, read_column_info
+from airflow_provider_predictionone.emulator.datasets.summary import DatasetStats
 from airflow_provider_predictionone.emulator.faults import FaultRegistry, JobFailure
 from airflow_provider_predictionone.emulator.web import (
     ApiError,
@@ -332,8 +334,7 @@ class EmulatorApp:
         self.classifiers: dict[str, Classifier] = {}
         self._counts: Counter[tuple[str, str]] = Counter()
         self._count_lock = threading.Lock()
-        self._stats_cache: dict[str, tuple[tuple[int, int], DatasetStats]] = {}
-        self._stats_lock = threading.Lock()
+        self._stats = StatsCache()
         for secret in secret_keys:
             self.add_user(secret)
         self.router = Router(self._routes())
@@ -691,32 +692,6 @@ class EmulatorApp:
 
     # ---------------------------------------------------------------- data set info
 
-    @staticmethod
-    def _stats_key(path: Path) -> tuple[str, tuple[int, int]]:
-        status = path.stat()
-        # keyed by inode: the hard-linked snapshot of an upload shares its statistics
-        return f"{status.st_dev}:{status.st_ino}", (status.st_size, status.st_mtime_ns)
-
-    def cached_stats(self, path: Path) -> DatasetStats | None:
-        """Statistics of a file if they were computed already (never computes)."""
-        key, signature = self._stats_key(path)
-        with self._stats_lock:
-            cached = self._stats_cache.get(key)
-        return cached[1] if cached is not None and cached[0] == signature else None
-
-    def stats(self, path: Path) -> DatasetStats:
-        """Column statistics of a file, cached by (inode, size, mtime)."""
-        cached = self.cached_stats(path)
-        if cached is not None:
-            return cached
-        key, signature = self._stats_key(path)
-        result = datasets.analyze(path)
-        with self._stats_lock:
-            if len(self._stats_cache) >= 16:
-                self._stats_cache.clear()
-            self._stats_cache[key] = (signature, result)
-        return result
-
     def _process(self, user: User, request: Request) -> TrainProcess:
         process_id = (request.arg("external_process_id") or "").strip()
         if not process_id:
@@ -737,7 +712,7 @@ class EmulatorApp:
         if not learn.exists():
             raise bad_request("The training data set has not been uploaded for this external_process_id yet.")
         try:
-            stats = self.stats(learn)
+            stats = self._stats.stats(learn)
         except DataError as exc:
             raise bad_request(f"The uploaded training data cannot be read: {exc}") from exc
         return json_response(stats.to_api())
@@ -811,7 +786,7 @@ class EmulatorApp:
     def _add_data_set(self, user: User, name: str, extension: str, path: Path) -> DataSet:
         """Record a data set for a training file; its counts come from already computed statistics,
         or are filled in by the job (:meth:`_data_set_stats`)."""
-        stats = self.cached_stats(path)
+        stats = self._stats.cached(path)
         token = self._register_download(user, path, "text/csv; charset=utf-8", f"{name}.{extension}")
         with self.lock:
             data_set_id = user.next_data_set_id
@@ -833,7 +808,7 @@ class EmulatorApp:
 
     def _data_set_stats(self, data_set: DataSet, path: Path) -> DatasetStats:
         """Statistics of a job's training file; they also complete its data set record."""
-        stats = self.stats(path)
+        stats = self._stats.stats(path)
         with self.lock:
             data_set.column_count, data_set.data_count = len(stats.header), stats.row_count
         return stats
@@ -846,7 +821,7 @@ class EmulatorApp:
         data_set: DataSet,
     ) -> Callable[[Job], None]:
         stats = self._data_set_stats(data_set, learn)
-        column_types = datasets.read_column_info(model.directory / "column_info.csv")
+        column_types = read_column_info(model.directory / "column_info.csv")
         archive = model.directory / "result.zip"
         result = baseline.train(learn, stats, model.config, column_types, eval_path, archive)
         baseline.save_model(result.model, model.directory / "model.json")
@@ -1248,7 +1223,7 @@ class EmulatorApp:
             _snapshot(eval_path, model.directory / "eval.csv")
         data_set = self._add_data_set(job.user, job.filename, "csv", learn)
         stats = self._data_set_stats(data_set, learn)
-        column_types = datasets.read_column_info(model.directory / "column_info.csv")
+        column_types = read_column_info(model.directory / "column_info.csv")
         archive = model.directory / "result.zip"
         result = baseline.train(
             learn, stats, config, column_types, model.directory / "eval.csv" if eval_path else None, archive

@@ -31,9 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_predictionone.api import contract
-from airflow_provider_predictionone.emulator import datasets
 from airflow_provider_predictionone.emulator.config import TrainConfig
-from airflow_provider_predictionone.emulator.datasets import DataError, DatasetStats
+from airflow_provider_predictionone.emulator.datasets.quantiles import bin_index, quantile_edges
+from airflow_provider_predictionone.emulator.datasets.reading import DataError, check_column_info, open_rows
+from airflow_provider_predictionone.emulator.datasets.summary import (
+    TYPE_DATE,
+    TYPE_NUMERIC,
+    TYPE_STRING,
+    TYPE_TEXT,
+    DatasetStats,
+)
+from airflow_provider_predictionone.emulator.datasets.values import is_missing, parse_number, to_number
 
 BINARY = contract.PredictionType.BINARY_CLASSIFICATION.value
 MULTI = contract.PredictionType.MULTI_CLASSIFICATION.value
@@ -89,9 +97,9 @@ class Feature:
 
     def nb_bin(self, value: str) -> int:
         if self.kind == "numeric":
-            number = datasets.to_number(value, date=self.date)
-            return 0 if number is None else 1 + datasets.bin_index(self.edges, number)
-        if datasets.is_missing(value):
+            number = to_number(value, date=self.date)
+            return 0 if number is None else 1 + bin_index(self.edges, number)
+        if is_missing(value):
             return 0
         try:
             return 1 + self.categories.index(value)
@@ -105,10 +113,10 @@ class Feature:
 
     def ridge_values(self, value: str) -> list[float]:
         if self.kind == "numeric":
-            number = datasets.to_number(value, date=self.date)
+            number = to_number(value, date=self.date)
             return [0.0 if number is None else (number - self.mean) / self.std]
         encoded = [0.0] * self.ridge_categories
-        if not datasets.is_missing(value):
+        if not is_missing(value):
             try:
                 position = self.categories.index(value)
             except ValueError:
@@ -576,8 +584,8 @@ class TrainingResult:
 
 
 def _class_sort_key(values: list[str]) -> Callable[[str], Any]:
-    if all(datasets.parse_number(v) is not None for v in values):
-        return lambda v: (datasets.parse_number(v), v)
+    if all(parse_number(v) is not None for v in values):
+        return lambda v: (parse_number(v), v)
     return lambda v: v
 
 
@@ -585,10 +593,10 @@ def _match_value(wanted: str, values: list[str]) -> str | None:
     for value in values:
         if value == wanted or value.strip() == wanted.strip():
             return value
-    number = datasets.parse_number(wanted)
+    number = parse_number(wanted)
     if number is not None:
         for value in values:
-            if datasets.parse_number(value) == number:
+            if parse_number(value) == number:
                 return value
     return None
 
@@ -630,11 +638,11 @@ def _build_features(stats: DatasetStats, config: TrainConfig, column_types: Mapp
             kind, is_date = "numeric", True
         elif declared in ("string", "text"):
             kind, is_date = "categorical", False
-        elif column.inferred_type == datasets.TYPE_NUMERIC:
+        elif column.inferred_type == TYPE_NUMERIC:
             kind, is_date = "numeric", False
-        elif column.inferred_type == datasets.TYPE_DATE:
+        elif column.inferred_type == TYPE_DATE:
             kind, is_date = "numeric", True
-        elif column.inferred_type in (datasets.TYPE_STRING, datasets.TYPE_TEXT):
+        elif column.inferred_type in (TYPE_STRING, TYPE_TEXT):
             kind, is_date = "categorical", False
         else:
             continue
@@ -642,7 +650,7 @@ def _build_features(stats: DatasetStats, config: TrainConfig, column_types: Mapp
             sample = column.date_sample if is_date else column.sample
             mean = column.date_mean if is_date else column.mean
             std = column.date_std if is_date else column.std
-            edges = datasets.quantile_edges(sample, NB_NUMERIC_BINS)
+            edges = quantile_edges(sample, NB_NUMERIC_BINS)
             if mean is None or not edges:
                 continue
             feature = Feature(
@@ -684,7 +692,7 @@ def _validate(
     if not low <= stats.row_count <= high:
         raise DataError(f"The training data has {stats.row_count} rows; between {low} and {high} rows are supported.")
     if column_types is not None:
-        datasets.check_column_info(dict(column_types), header)
+        check_column_info(dict(column_types), header)
     if config.target not in header:
         raise DataError(f"The target column {config.target!r} (config tc) is not a column of the training data.")
     if column_types is not None and column_types.get(config.target) == "ignore":
@@ -762,13 +770,13 @@ def train(
     stride = max(1, math.ceil(stats.column(config.target).data_count / RIDGE_MAX_FIT_ROWS))
 
     # Pass 1: sufficient statistics per group.
-    with datasets.open_rows(learn_path) as (header, rows):
+    with open_rows(learn_path) as (header, rows):
         positions = [header.index(f.name) for f in features]
         target_position = header.index(config.target)
         seen = 0
         for index, row in enumerate(rows):
             actual = row[target_position]
-            if datasets.is_missing(actual):
+            if is_missing(actual):
                 continue
             group = group_of(index)
             values = [row[p] for p in positions]
@@ -779,7 +787,7 @@ def train(
             else:
                 seen += 1
                 if seen % stride == 0 or stride == 1:
-                    y = datasets.parse_number(actual)
+                    y = parse_number(actual)
                     if y is not None:
                         design = [1.0]
                         for feature, value in zip(features, values, strict=False):
@@ -817,7 +825,7 @@ def train(
         with archive.open(EVALUATION_FILE, "w") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
             writer = csv.writer(text, lineterminator="\n")
             writer.writerow([ROW_NUMBER_COLUMN, ACTUAL_COLUMN, *final.prediction_columns()])
-            with datasets.open_rows(source) as (header, rows):
+            with open_rows(source) as (header, rows):
                 missing = [n for n in [config.target, *(f.name for f in features)] if n not in header]
                 if missing:
                     raise DataError(f"The evaluation data lacks the column(s): {', '.join(missing)}.")
@@ -825,7 +833,7 @@ def train(
                 target_position = header.index(config.target)
                 for index, row in enumerate(rows):
                     actual = row[target_position]
-                    if datasets.is_missing(actual):
+                    if is_missing(actual):
                         continue
                     group = group_of(index)
                     model = evaluators.get(group)
@@ -835,7 +843,7 @@ def train(
                     if classification:
                         metrics.add_class(actual, prediction)
                     else:
-                        y = datasets.parse_number(actual)
+                        y = parse_number(actual)
                         if y is None:
                             raise DataError(
                                 f"The evaluation data has the non-numeric target value {actual!r} "

@@ -17,8 +17,11 @@ from emulator_testkit import (
     to_csv,
 )
 
-from airflow_provider_predictionone.emulator import baseline, datasets
+from airflow_provider_predictionone.emulator import baseline
 from airflow_provider_predictionone.emulator.config import ConfigError, parse_config
+from airflow_provider_predictionone.emulator.datasets.analysis import RESERVOIR_SIZE, TOP_VALUES, analyze
+from airflow_provider_predictionone.emulator.datasets.summary import TIME_UNIT_IDS
+from airflow_provider_predictionone.emulator.datasets.values import parse_date, parse_number
 
 
 def _write(tmp_path: Path, data: bytes, name: str = "data.csv") -> Path:
@@ -41,24 +44,24 @@ def test_analyze_types_and_useless_columns(tmp_path: Path) -> None:
         ]
         for i in range(50)
     ]
-    stats = datasets.analyze(_write(tmp_path, to_csv(header, rows, bom=True)))
+    stats = analyze(_write(tmp_path, to_csv(header, rows, bom=True)))
     types = {c.name: c.inferred_type for c in stats.columns}
     assert types == {"id": 2, "数値": 1, "日付": 4, "文章": 3, "定数": 2, "空": 0, "番号": 1}
     assert set(stats.useless_columns) == {"id", "定数", "空", "番号"}
     date = stats.column("日付").to_api()["range_pick_info"]["date"]
-    assert date["time_unit_id"] == datasets.TIME_UNIT_IDS["minute"]
+    assert date["time_unit_id"] == TIME_UNIT_IDS["minute"]
     assert date["min_epoc_sec"] < date["initial_threshold_epoc_sec"] < date["max_epoc_sec"]
 
 
 def test_distinct_counting_is_bounded(tmp_path: Path) -> None:
     n = 30_000
     rows = [[f"value-{i}", i % 7] for i in range(n)]
-    stats = datasets.analyze(_write(tmp_path, to_csv(["v", "k"], rows)))
+    stats = analyze(_write(tmp_path, to_csv(["v", "k"], rows)))
     column = stats.column("v")
     assert not column.unique_exact
     assert abs(column.unique_count - n) / n < 0.15
-    assert len(column.top_values) <= datasets.TOP_VALUES
-    assert len(column.sample) == 0 or len(column.sample) <= datasets.RESERVOIR_SIZE
+    assert len(column.top_values) <= TOP_VALUES
+    assert len(column.sample) == 0 or len(column.sample) <= RESERVOIR_SIZE
     assert stats.column("k").unique_count == 7
     assert "v" in stats.useless_columns  # ID-like, detected from the estimate
 
@@ -78,20 +81,20 @@ def test_distinct_counting_is_bounded(tmp_path: Path) -> None:
     ],
 )
 def test_parse_date_layouts(text: str, expected_unit: str) -> None:
-    parsed = datasets.parse_date(text)
+    parsed = parse_date(text)
     assert parsed is not None and parsed[1] == expected_unit
 
 
 @pytest.mark.parametrize("text", ["1969-12-31", "2024-13-01", "hello", "2024-02-30", "4000-01-01"])
 def test_parse_date_rejects(text: str) -> None:
-    assert datasets.parse_date(text) is None
+    assert parse_date(text) is None
 
 
 def test_parse_number() -> None:
-    assert datasets.parse_number(" 1.5e3 ") == 1500.0
-    assert datasets.parse_number("-.5") == -0.5
+    assert parse_number(" 1.5e3 ") == 1500.0
+    assert parse_number("-.5") == -0.5
     for text in ("nan", "inf", "1,000", "", "abc"):
-        assert datasets.parse_number(text) is None
+        assert parse_number(text) is None
 
 
 def test_roc_auc() -> None:
@@ -114,9 +117,7 @@ def _train(
 ) -> baseline.TrainingResult:
     path = _write(tmp_path, to_csv(header, rows))
     column_types = dict(zip(header, types, strict=True)) if types else None
-    return baseline.train(
-        path, datasets.analyze(path), parse_config(config), column_types, None, tmp_path / "result.zip"
-    )
+    return baseline.train(path, analyze(path), parse_config(config), column_types, None, tmp_path / "result.zip")
 
 
 def test_naive_bayes_learns_and_round_trips(tmp_path: Path) -> None:
