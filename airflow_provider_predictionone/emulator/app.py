@@ -40,7 +40,14 @@ from urllib.parse import quote
 
 from airflow_provider_predictionone.api import contract
 from airflow_provider_predictionone.api.contract import ClassifierStatus, CredentialType
-from airflow_provider_predictionone.emulator import baseline, faults
+from airflow_provider_predictionone.emulator import faults
+from airflow_provider_predictionone.emulator.baseline.models import (
+    ROW_NUMBER_COLUMN,
+    BaselineModel,
+    format_number,
+    save_model,
+)
+from airflow_provider_predictionone.emulator.baseline.training import train
 from airflow_provider_predictionone.emulator.config import ConfigError, TrainConfig, parse_config
 from airflow_provider_predictionone.emulator.datasets.analysis import StatsCache
 from airflow_provider_predictionone.emulator.datasets.reading import DataError, read_column_info
@@ -227,7 +234,7 @@ class Model:
     updated: float
     directory: Path
     state: str = "training"
-    trained: baseline.BaselineModel | None = None
+    trained: BaselineModel | None = None
 
 
 @dataclass
@@ -253,7 +260,7 @@ class Classifier:
     classifier_id: str
     user: User
     model_id: int
-    trained: baseline.BaselineModel
+    trained: BaselineModel
     api_key: str
     rules: list[dict[str, Any]]
     created: float
@@ -823,8 +830,8 @@ class EmulatorApp:
         stats = self._data_set_stats(data_set, learn)
         column_types = read_column_info(model.directory / "column_info.csv")
         archive = model.directory / "result.zip"
-        result = baseline.train(learn, stats, model.config, column_types, eval_path, archive)
-        baseline.save_model(result.model, model.directory / "model.json")
+        result = train(learn, stats, model.config, column_types, eval_path, archive)
+        save_model(result.model, model.directory / "model.json")
         token = self._register_download(model.user, archive, "application/zip", "result.zip")
 
         def finish(job: Job) -> None:
@@ -1225,10 +1232,8 @@ class EmulatorApp:
         stats = self._data_set_stats(data_set, learn)
         column_types = read_column_info(model.directory / "column_info.csv")
         archive = model.directory / "result.zip"
-        result = baseline.train(
-            learn, stats, config, column_types, model.directory / "eval.csv" if eval_path else None, archive
-        )
-        baseline.save_model(result.model, model.directory / "model.json")
+        result = train(learn, stats, config, column_types, model.directory / "eval.csv" if eval_path else None, archive)
+        save_model(result.model, model.directory / "model.json")
         token = self._register_download(job.user, archive, "application/zip", "result.zip")
 
         def finish(state: Job) -> None:
@@ -1445,7 +1450,7 @@ def _csv_base64(rows: list[list[str]]) -> str:
     return base64.b64encode(buffer.getvalue().encode("utf-8")).decode("ascii")
 
 
-def _predict_outputs(model: baseline.BaselineModel, inputs: InferenceInputs) -> list[dict[str, str]]:
+def _predict_outputs(model: BaselineModel, inputs: InferenceInputs) -> list[dict[str, str]]:
     values = dict(zip(inputs.header, inputs.row, strict=False))
     if any(name not in values for name in model.required_columns):
         raise _invalid()
@@ -1456,7 +1461,7 @@ def _predict_outputs(model: baseline.BaselineModel, inputs: InferenceInputs) -> 
         columns.append(inputs.pivot)
         cells.append(values[inputs.pivot])
     if not inputs.no_row_number:
-        columns.append(baseline.ROW_NUMBER_COLUMN)
+        columns.append(ROW_NUMBER_COLUMN)
         cells.append("1")
     if inputs.input_data:
         for name, value in zip(inputs.header, inputs.row, strict=False):
@@ -1470,6 +1475,6 @@ def _predict_outputs(model: baseline.BaselineModel, inputs: InferenceInputs) -> 
     if inputs.reasons:
         reasons = sorted(prediction.contributions, key=lambda item: -abs(item[2]))
         rows = [["column", "value", "contribution"]]
-        rows.extend([name, value, baseline.format_number(score)] for name, value, score in reasons)
+        rows.extend([name, value, format_number(score)] for name, value, score in reasons)
         outputs.append({"name": contract.OUTPUT_REASONS, "data": _csv_base64(rows)})
     return outputs
