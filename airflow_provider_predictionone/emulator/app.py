@@ -40,7 +40,6 @@ from urllib.parse import quote
 
 from airflow_provider_predictionone.api import contract
 from airflow_provider_predictionone.api.contract import ClassifierStatus, CredentialType
-from airflow_provider_predictionone.emulator import faults
 from airflow_provider_predictionone.emulator.baseline.models import (
     ROW_NUMBER_COLUMN,
     BaselineModel,
@@ -52,7 +51,20 @@ from airflow_provider_predictionone.emulator.config import ConfigError, TrainCon
 from airflow_provider_predictionone.emulator.datasets.analysis import StatsCache
 from airflow_provider_predictionone.emulator.datasets.reading import DataError, read_column_info
 from airflow_provider_predictionone.emulator.datasets.summary import DatasetStats
-from airflow_provider_predictionone.emulator.faults import FaultRegistry, JobFailure
+from airflow_provider_predictionone.emulator.faults.control import ControlEndpoint, is_control_path
+from airflow_provider_predictionone.emulator.faults.injection import FaultInjector, alter_stored_file
+from airflow_provider_predictionone.emulator.faults.kinds import CORRUPT_UPLOAD, FAIL_CLASSIFIER, FaultError, JobFailure
+from airflow_provider_predictionone.emulator.faults.registry import FaultRegistry
+from airflow_provider_predictionone.emulator.faults.validation import make_job_failure
+from airflow_provider_predictionone.emulator.paths import (
+    DOWNLOAD_PATH,
+    INFERENCE_PATH,
+    ROUTE_DOWNLOAD,
+    ROUTE_INFERENCE,
+    ROUTE_UNMATCHED,
+    ROUTE_UPLOAD,
+    UPLOAD_PATH,
+)
 from airflow_provider_predictionone.emulator.web import (
     ApiError,
     BodyError,
@@ -70,18 +82,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SECRET_KEY = "emulator-secret-key"
 """Secret key accepted when no other is configured."""
-
-INFERENCE_PATH = "/v1/groups/{group_id}/classifiers/{classifier_id}/inference"
-"""Path of a prediction API (spec 4.14 example shape), served by the emulator on its own host."""
-UPLOAD_PATH = "/uploads/{token}"
-"""Pre-issued upload URLs (PUT, no API key)."""
-DOWNLOAD_PATH = "/downloads/{token}"
-"""Result archives and data set files (GET, no API key)."""
-
-ROUTE_UPLOAD = "upload"
-ROUTE_DOWNLOAD = "download"
-ROUTE_INFERENCE = "inference"
-ROUTE_UNMATCHED = "unmatched"
 
 ERROR_DRAIN_LIMIT = 8 * 1024 * 1024
 
@@ -345,6 +345,13 @@ class EmulatorApp:
         for secret in secret_keys:
             self.add_user(secret)
         self.router = Router(self._routes())
+        self.control = ControlEndpoint(
+            self.faults,
+            expire_keys=self.expire_api_keys,
+            key_lifetime=lambda: self.settings.key_lifetime,
+            fail_next_job=self.fail_next_job,
+        )
+        self._injector = FaultInjector(self.faults, self.stopping, self.expire_api_keys)
 
     # ---------------------------------------------------------------- routes and dispatch
 
@@ -380,8 +387,8 @@ class EmulatorApp:
     def handle(self, request: Request) -> Response:
         """The single dispatch point: control endpoints (when enabled; never counted or faulted),
         else resolve, count, intercept, run the handler, map errors."""
-        if self.control_enabled and faults.is_control_path(request.path):
-            return faults.handle_control(self, request)
+        if self.control_enabled and is_control_path(request.path):
+            return self.control.handle(request)
         route, params, path_match = self.router.resolve(request.method, request.path)
         request.route = (route or path_match).name if (route or path_match) else ROUTE_UNMATCHED
         request.params = params
@@ -427,41 +434,16 @@ class EmulatorApp:
         HTML page, or the real answer marked for truncation), sleeps to add latency, or raises
         ``ConnectionAbortedError`` to make the server drop the connection; ``None`` lets the
         real handler answer (with ``request.handler_fault`` set for a fault it applies itself:
-        ``corrupt-upload``, ``fail-classifier``). ``request.route`` holds the route name used by ``request_count``.
-        The faults come from :meth:`FaultRegistry.match <.faults.FaultRegistry.match>`, the only
-        place where faults are matched.
+        ``corrupt-upload``, ``fail-classifier``). ``request.route`` holds the route name used by
+        ``request_count``. The faults come from :meth:`FaultRegistry.match
+        <.faults.registry.FaultRegistry.match>`, the only place where faults are matched, and
+        act through :class:`~.faults.injection.FaultInjector`.
         """
-        fired = self.faults.match(request.method, request.route)
-        if not fired:
-            return None
-        delay = sum(f.latency for f in fired)
-        if delay > 0 and self.stopping.wait(delay):
-            raise ConnectionAbortedError("the emulator is stopping")
-        fault = next((f for f in fired if f.kind != faults.LATENCY), None)
-        if fault is None:
-            return None
-        if fault.kind == faults.ERROR:
-            return faults.error_fault_response(fault)
-        if fault.kind == faults.HTML:
-            return faults.html_fault_response(fault)
-        if fault.kind == faults.DROP:
-            raise ConnectionAbortedError("injected fault: drop")
-        if fault.kind == faults.DROP_MID_UPLOAD:
-            faults.read_part_of_body(request)
-            raise ConnectionAbortedError("injected fault: drop-mid-upload")
-        if fault.kind == faults.DROP_MID_RESPONSE:
-            route, _params, path_match = self.router.resolve(request.method, request.path)
-            response = self._serve(request, route, path_match)
-            length = response.file.stat().st_size if response.file is not None else len(response.body)
-            response.truncate = length // 2
-            return response
-        if fault.kind == faults.EXPIRE_KEYS:
-            self.expire_api_keys(key_lifetime=fault.key_lifetime)
-            raise bad_request(contract.MSG_INACTIVE_CREDENTIAL)
-        if fault.kind in faults.HANDLER_FAULTS:  # the real handler applies it
-            request.handler_fault = fault.kind
-            return None
-        raise AssertionError(f"unhandled fault kind {fault.kind}")  # pragma: no cover
+        return self._injector.intercept(request, serve=lambda: self._serve(request, *self._resolve(request)))
+
+    def _resolve(self, request: Request) -> tuple[Route | None, Route | None]:
+        route, _params, path_match = self.router.resolve(request.method, request.path)
+        return route, path_match
 
     def request_count(self, method: str | None, route: str) -> int:
         """How many requests with this method (``None`` = any) reached this route."""
@@ -522,7 +504,7 @@ class EmulatorApp:
         fails now, one not started yet fails when it starts; ``ValueError`` if the id is unknown or
         the job has ended. Without: the next job started (of ``kind``, or any) fails.
         """
-        failure = faults.make_job_failure(kind, message, job_id)
+        failure = make_job_failure(kind, message, job_id)
         if failure.job_id is None:
             return self.faults.add_job_failure(failure)
         with self.lock:
@@ -538,15 +520,15 @@ class EmulatorApp:
                     found = ("retrain", started, user.models.get(retrain.model_id or -1))
                     break
             if found is None:
-                raise faults.FaultError(f"unknown job id {failure.job_id!r} (an external_process_id or retrain_job_id)")
+                raise FaultError(f"unknown job id {failure.job_id!r} (an external_process_id or retrain_job_id)")
             job_kind, job, model = found
             if failure.kind not in (None, job_kind):
-                raise faults.FaultError(f"job {failure.job_id} is a {job_kind} job, not {failure.kind}")
+                raise FaultError(f"job {failure.job_id} is a {job_kind} job, not {failure.kind}")
             failure.kind = job_kind
             if job is None:
                 return self.faults.add_job_failure(failure)
             if job.state in ("finished", "failed"):
-                raise faults.FaultError(f"job {failure.job_id} has already {job.state}")
+                raise FaultError(f"job {failure.job_id} has already {job.state}")
             now = time.time()
             job.state, job.message, job.updated = "failed", failure.message, now
             if model is not None:
@@ -664,8 +646,8 @@ class EmulatorApp:
             raise HttpError(400, f"The upload failed: {exc}") from exc
         received = digest.hexdigest()
         stored = received
-        if request.handler_fault == faults.CORRUPT_UPLOAD:
-            stored = faults.alter_stored_file(partial)
+        if request.handler_fault == CORRUPT_UPLOAD:
+            stored = alter_stored_file(partial)
             log.info("fault injected: upload stored altered (received MD5 %s, stored MD5 %s)", received, stored)
         if job is not None:
             with self.lock:
@@ -1054,7 +1036,7 @@ class EmulatorApp:
             classifier = Classifier(
                 str(uuid.uuid4()), user, model.model_id, model.trained, secrets.token_urlsafe(32), rules, now, now
             )
-            fails = request.handler_fault == faults.FAIL_CLASSIFIER
+            fails = request.handler_fault == FAIL_CLASSIFIER
             final = ClassifierStatus.FAILED.value if fails else ClassifierStatus.RUNNING.value
             self._transition(classifier, ClassifierStatus.BUILDING.value, final)
             user.classifiers[classifier.classifier_id] = classifier

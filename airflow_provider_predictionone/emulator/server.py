@@ -25,7 +25,10 @@ from airflow_provider_predictionone.emulator.app import (
     EmulatorApp,
     Settings,
 )
-from airflow_provider_predictionone.emulator.faults import CONTROL_PREFIX, FaultRegistry, JobFailure, make_job_failure
+from airflow_provider_predictionone.emulator.faults.kinds import JobFailure
+from airflow_provider_predictionone.emulator.faults.registry import FaultRegistry
+from airflow_provider_predictionone.emulator.faults.validation import make_job_failure
+from airflow_provider_predictionone.emulator.paths import CONTROL_PREFIX
 from airflow_provider_predictionone.emulator.web import BodyError, Request, RequestBody, Response, json_response
 
 log = logging.getLogger(__name__)
@@ -220,7 +223,7 @@ class Emulator:
     ``port=0`` picks a free port. ``data_dir=None`` uses a temporary folder that :meth:`stop`
     removes. An instance can be started once.
 
-    Fault injection: :attr:`faults` (a :class:`~.faults.FaultRegistry`), :meth:`fail_next_job`,
+    Fault injection: :attr:`faults` (a :class:`~.faults.registry.FaultRegistry`), :meth:`fail_next_job`,
     :meth:`expire_api_keys`; ``enable_control`` (default on in-process) serves the HTTP control
     endpoints under :attr:`control_url` (``/_emulator``). See ``docs/emulator.md``.
     """
