@@ -64,7 +64,7 @@ def test_distinct_counting_is_bounded(tmp_path: Path) -> None:
     assert not column.unique_exact
     assert abs(column.unique_count - n) / n < 0.15
     assert len(column.top_values) <= TOP_VALUES
-    assert len(column.sample) == 0 or len(column.sample) <= RESERVOIR_SIZE
+    assert len(column.numbers.sample) == 0 or len(column.numbers.sample) <= RESERVOIR_SIZE
     assert stats.column("k").unique_count == 7
     assert "v" in stats.useless_columns  # ID-like, detected from the estimate
 

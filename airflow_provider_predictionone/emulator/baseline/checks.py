@@ -63,7 +63,7 @@ def check_training_data(
             f"at least {low} are needed."
         )
     if config.task == REGRESSION:
-        if target.number_count != target.data_count:
+        if target.numbers.count != target.data_count:
             raise DataError(
                 f"Regression needs a numeric target, but the column {config.target!r} has non-numeric values."
             )

@@ -114,9 +114,8 @@ def build_features(stats: DatasetStats, config: TrainConfig, column_types: Mappi
         else:
             continue
         if kind == "numeric":
-            sample = column.date_sample if is_date else column.sample
-            mean = column.date_mean if is_date else column.mean
-            std = column.date_std if is_date else column.std
+            values = column.dates if is_date else column.numbers
+            sample, mean, std = values.sample, values.mean, values.std
             edges = quantile_edges(sample, NB_NUMERIC_BINS)
             if mean is None or not edges:
                 continue

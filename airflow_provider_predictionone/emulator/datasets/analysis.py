@@ -27,6 +27,7 @@ from airflow_provider_predictionone.emulator.datasets.summary import (
     TYPE_TEXT,
     ColumnSummary,
     DatasetStats,
+    Distribution,
 )
 from airflow_provider_predictionone.emulator.datasets.values import is_missing, parse_date, parse_number
 
@@ -88,6 +89,13 @@ class _Reservoir:
             slot = self._random.randrange(self.count)
             if slot < RESERVOIR_SIZE:
                 self.sample[slot] = value
+
+    def distribution(self) -> Distribution:
+        if not self.count:
+            return Distribution()
+        mean = self.total / self.count
+        variance = max(self.total_squares / self.count - mean * mean, 0.0)
+        return Distribution(self.count, self.minimum, self.maximum, mean, math.sqrt(variance), sorted(self.sample))
 
 
 class _ColumnAccumulator:
@@ -163,7 +171,6 @@ class _ColumnAccumulator:
         else:
             inferred = TYPE_STRING
         top = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_VALUES]
-        numbers, dates = self.numbers, self.dates
         return ColumnSummary(
             index=self.index,
             name=self.name,
@@ -173,29 +180,11 @@ class _ColumnAccumulator:
             unique_count=unique,
             unique_exact=self.overflow is None,
             top_values=top,
-            number_count=numbers.count,
-            minimum=numbers.minimum if numbers.count else None,
-            maximum=numbers.maximum if numbers.count else None,
-            mean=numbers.total / numbers.count if numbers.count else None,
-            std=_std(numbers),
-            sample=sorted(numbers.sample),
-            date_count=dates.count,
-            date_min=dates.minimum if dates.count else None,
-            date_max=dates.maximum if dates.count else None,
-            date_mean=dates.total / dates.count if dates.count else None,
-            date_std=_std(dates),
-            date_sample=sorted(dates.sample),
+            numbers=self.numbers.distribution(),
+            dates=self.dates.distribution(),
             time_unit_id=self.time_unit,
             consecutive_integers=bool(self.numeric_ok and self.consecutive and self.data_count),
         )
-
-
-def _std(reservoir: _Reservoir) -> float | None:
-    if not reservoir.count:
-        return None
-    mean = reservoir.total / reservoir.count
-    variance = max(reservoir.total_squares / reservoir.count - mean * mean, 0.0)
-    return math.sqrt(variance)
 
 
 def _raw_line(row: list[str]) -> str:

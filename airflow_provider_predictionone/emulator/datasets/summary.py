@@ -38,6 +38,23 @@ ID_LIKE_MIN_ROWS = 20
 
 
 @dataclass
+class Distribution:
+    """The numbers of a column (or its dates, as epoch seconds): count, range, mean, standard
+    deviation and a sorted reservoir sample (the median and quantiles are estimated from it)."""
+
+    count: int = 0
+    minimum: float | None = None
+    maximum: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    sample: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float | None:
+        return quantile(self.sample, 0.5)
+
+
+@dataclass
 class ColumnSummary:
     """Statistics of one column (the median and quantiles are estimated from a reservoir sample)."""
 
@@ -49,24 +66,12 @@ class ColumnSummary:
     unique_count: int
     unique_exact: bool
     top_values: list[tuple[str, int]]
-    number_count: int = 0
-    minimum: float | None = None
-    maximum: float | None = None
-    mean: float | None = None
-    std: float | None = None
-    sample: list[float] = field(default_factory=list)
-    date_count: int = 0
-    date_min: float | None = None
-    date_max: float | None = None
-    date_mean: float | None = None
-    date_std: float | None = None
-    date_sample: list[float] = field(default_factory=list)
+    numbers: Distribution = field(default_factory=Distribution)
+    """The values that are numbers."""
+    dates: Distribution = field(default_factory=Distribution)
+    """The values that are dates."""
     time_unit_id: int = 0
     consecutive_integers: bool = False
-
-    @property
-    def median(self) -> float | None:
-        return quantile(self.sample, 0.5)
 
     @property
     def useless_reason(self) -> str | None:
@@ -94,27 +99,31 @@ class ColumnSummary:
         range_pick_info: dict[str, Any] | None = None
         if self.inferred_type in (TYPE_STRING, TYPE_TEXT, TYPE_DATE):
             classify_value = [{"name": name, "value": count} for name, count in self.top_values[:CLASSIFY_VALUE_COUNT]]
-        if self.inferred_type == TYPE_NUMERIC and self.minimum is not None:
+        numbers, dates = self.numbers, self.dates
+        if self.inferred_type == TYPE_NUMERIC and numbers.minimum is not None:
             numerical_value = [
                 {
-                    "max_value": self.maximum,
-                    "min_value": self.minimum,
-                    "avg_value": self.mean,
-                    "median_value": self.median,
+                    "max_value": numbers.maximum,
+                    "min_value": numbers.minimum,
+                    "avg_value": numbers.mean,
+                    "median_value": numbers.median,
                 }
             ]
             range_pick_info = {
-                "numeric": {"max_val": self.maximum, "min_val": self.minimum, "initial_threshold": self.median},
+                "numeric": {
+                    "max_val": numbers.maximum,
+                    "min_val": numbers.minimum,
+                    "initial_threshold": numbers.median,
+                },
                 "date": None,
             }
-        elif self.inferred_type == TYPE_DATE and self.date_min is not None:
-            median = quantile(self.date_sample, 0.5)
+        elif self.inferred_type == TYPE_DATE and dates.minimum is not None:
             range_pick_info = {
                 "numeric": None,
                 "date": {
-                    "max_epoc_sec": int(self.date_max or 0),
-                    "min_epoc_sec": int(self.date_min),
-                    "initial_threshold_epoc_sec": int(median or 0),
+                    "max_epoc_sec": int(dates.maximum or 0),
+                    "min_epoc_sec": int(dates.minimum),
+                    "initial_threshold_epoc_sec": int(dates.median or 0),
                     "time_unit_id": self.time_unit_id,
                 },
             }
