@@ -19,19 +19,21 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from airflow_provider_predictionone.api import contract
-from airflow_provider_predictionone.emulator.app import (
-    DEFAULT_SECRET_KEY,
-    ERROR_DRAIN_LIMIT,
-    EmulatorApp,
-    Settings,
-)
+from airflow_provider_predictionone.emulator.app import EmulatorApp
 from airflow_provider_predictionone.emulator.faults.kinds import JobFailure
 from airflow_provider_predictionone.emulator.faults.registry import FaultRegistry
 from airflow_provider_predictionone.emulator.faults.validation import make_job_failure
 from airflow_provider_predictionone.emulator.paths import CONTROL_PREFIX
+from airflow_provider_predictionone.emulator.state import Settings
 from airflow_provider_predictionone.emulator.web import BodyError, Request, RequestBody, Response, json_response
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SECRET_KEY = "emulator-secret-key"
+"""Secret key accepted when no other is configured."""
+
+ERROR_DRAIN_LIMIT = 8 * 1024 * 1024
+"""Unread request bytes discarded after an answer so that the connection stays usable (beyond: closed)."""
 
 _HOST_HEADER = re.compile(r"^(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 _COPY_CHUNK = 256 * 1024
@@ -346,7 +348,8 @@ class Emulator:
 
     @property
     def app(self) -> EmulatorApp:
-        """The application object (state and handlers), for advanced tests."""
+        """The application object, for advanced tests: its ``state`` (also ``app.users``,
+        ``app.keys``, ``app.classifiers``, ... under ``app.lock``) and its dispatch point."""
         if self._app is None:
             raise RuntimeError("the emulator is not started")
         return self._app
@@ -365,21 +368,21 @@ class Emulator:
         ``"/classifiers/{classifier_id}"``, ...), ``"upload"``, ``"download"``, ``"inference"`` or
         ``"unmatched"`` (paths no route serves).
         """
-        return self.app.request_count(method, route)
+        return self.app.state.requests.count(method, route)
 
     def request_counts(self) -> dict[tuple[str, str], int]:
         """All counters as ``{(method, route): count}``."""
-        return self.app.request_counts()
+        return self.app.state.requests.all()
 
     def reset_request_counts(self) -> None:
         """Set every request counter back to zero."""
-        self.app.reset_request_counts()
+        self.app.state.requests.reset()
 
     def expire_api_keys(self, key_lifetime: float | None = None) -> int:
         """Every API key issued so far expires now (later calls get ``Inactive_credential.``);
         returns how many were still valid. ``key_lifetime`` (seconds) also sets the validity of
         keys issued from now on (e.g. short-lived keys)."""
-        return self.app.expire_api_keys(key_lifetime=key_lifetime)
+        return self.app.state.expire_api_keys(key_lifetime=key_lifetime)
 
     # ---------------------------------------------------------------- fault injection
 
@@ -404,15 +407,15 @@ class Emulator:
             if job_id is not None:
                 raise ValueError("a job id needs a started emulator")
             return self._faults.add_job_failure(make_job_failure(kind, message))
-        return self._app.fail_next_job(kind=kind, message=message, job_id=job_id)
+        return self._app.jobs.fail_next_job(kind=kind, message=message, job_id=job_id)
 
     def delete_user(self, secret_key: str) -> None:
         """Delete the user of ``secret_key``; its calls then get ``This user may be deleted.``."""
-        self.app.delete_user(secret_key)
+        self.app.state.delete_user(secret_key)
 
     def add_user(self, secret_key: str) -> None:
         """Accept one more secret key, as a new independent user."""
-        self.app.add_user(secret_key)
+        self.app.state.add_user(secret_key)
         if secret_key not in self.secret_keys:
             self.secret_keys.append(secret_key)
 
