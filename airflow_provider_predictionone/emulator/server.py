@@ -97,31 +97,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_truncated(response)
             return
         try:
-            self.send_response(response.status)
-            if response.content_type:
-                self.send_header("Content-Type", response.content_type)
-            length = response.file.stat().st_size if response.file is not None else len(response.body)
-            if response.status not in (204, 304) and not 100 <= response.status < 200:
-                self.send_header("Content-Length", str(length))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if close:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
+            length = response.length
+            has_length = response.status not in (204, 304) and not 100 <= response.status < 200
+            self._send_head(response, length if has_length else None, close=close)
             if self.command == "HEAD" or response.status in (204, 304):
                 return
-            if response.file is not None:
-                with response.file.open("rb") as handle:
-                    remaining = length
-                    while remaining > 0:
-                        data = handle.read(min(_COPY_CHUNK, remaining))
-                        if not data:
-                            break
-                        self.wfile.write(data)
-                        remaining -= len(data)
-            elif response.body:
-                self.wfile.write(response.body)
+            self._send_body(response, length)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -129,32 +110,45 @@ class _Handler(BaseHTTPRequestHandler):
         """Fault injection (``drop-mid-response``): send part of the response, then drop the connection."""
         self.close_connection = True
         try:
-            length = response.file.stat().st_size if response.file is not None else len(response.body)
+            length = response.length
             cut = max(0, min(response.truncate or 0, length - 1))
             if length == 0 or self.command == "HEAD" or response.status in (204, 304):
                 status_line = f"{self.protocol_version} {response.status} ".encode("ascii")
                 self.wfile.write(status_line[: len(status_line) // 2])
                 return
-            self.send_response(response.status)
-            if response.content_type:
-                self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(length))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if response.file is not None:
-                with response.file.open("rb") as handle:
-                    while cut > 0:
-                        data = handle.read(min(_COPY_CHUNK, cut))
-                        if not data:
-                            break
-                        self.wfile.write(data)
-                        cut -= len(data)
-            else:
-                self.wfile.write(response.body[:cut])
+            self._send_head(response, length, close=False)
+            self._send_body(response, cut)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _send_head(self, response: Response, length: int | None, *, close: bool) -> None:
+        """The status line and the headers (``Content-Length`` unless ``length`` is ``None``)."""
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+
+    def _send_body(self, response: Response, size: int) -> None:
+        """The first ``size`` bytes of the body (streamed from its file, for a file response)."""
+        if response.file is None:
+            if size > 0:
+                self.wfile.write(response.body[:size])
+            return
+        with response.file.open("rb") as handle:
+            while size > 0:
+                data = handle.read(min(_COPY_CHUNK, size))
+                if not data:
+                    break
+                self.wfile.write(data)
+                size -= len(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_predictionone.emulator.faults.kinds import FaultError, JobFailure
@@ -55,6 +56,7 @@ def _not_allowed(allowed: str) -> Response:
     return _control_error(405, "Method Not Allowed", {"Allow": allowed})
 
 
+@dataclass
 class ControlEndpoint:
     """Serves ``/_emulator/...`` (only when control is enabled; never counted or faulted).
 
@@ -68,36 +70,28 @@ class ControlEndpoint:
     current validity of new keys) and ``fail_next_job(kind=, message=, job_id=)``.
     """
 
-    def __init__(
-        self,
-        registry: FaultRegistry,
-        *,
-        expire_keys: Callable[[float | None], int],
-        key_lifetime: Callable[[], float],
-        fail_next_job: Callable[..., JobFailure],
-    ) -> None:
-        self.registry = registry
-        self._expire_keys = expire_keys
-        self._key_lifetime = key_lifetime
-        self._fail_next_job = fail_next_job
+    registry: FaultRegistry
+    expire_keys: Callable[[float | None], int]
+    key_lifetime: Callable[[], float]
+    fail_next_job: Callable[..., JobFailure]
 
     def handle(self, request: Request) -> Response:
         path = request.path[:-1] if len(request.path) > 1 and request.path.endswith("/") else request.path
         sub = path[len(CONTROL_PREFIX) :]
         try:
             if sub == "/faults":
-                return self.faults(request)
+                return self._faults(request)
             if sub.startswith("/faults/"):
-                return self.fault(request, sub[len("/faults/") :])
+                return self._fault(request, sub[len("/faults/") :])
             if sub == "/expire-keys":
-                return self.expire_keys(request)
+                return self._expire(request)
             if sub == "/fail-next-job":
-                return self.fail_next_job(request)
+                return self._fail_next_job(request)
             return _control_error(404, "Not Found")
         except ValueError as exc:  # FaultError, or e.g. an unknown or finished job id
             return _control_error(400, str(exc))
 
-    def faults(self, request: Request) -> Response:
+    def _faults(self, request: Request) -> Response:
         """``/_emulator/faults``: list (GET), add (POST), clear (DELETE)."""
         if request.method == "GET":
             return json_response(self.registry.to_json())
@@ -112,7 +106,7 @@ class ControlEndpoint:
             return json_response({"cleared": cleared})
         return _not_allowed("DELETE, GET, POST")
 
-    def fault(self, request: Request, raw_id: str) -> Response:
+    def _fault(self, request: Request, raw_id: str) -> Response:
         """``/_emulator/faults/{id}``: one fault (GET) or its removal (DELETE); 404 if unknown."""
         try:
             fault_id = int(raw_id)
@@ -125,17 +119,17 @@ class ControlEndpoint:
             return _control_error(404, "Not Found")
         return _not_allowed("DELETE, GET")
 
-    def expire_keys(self, request: Request) -> Response:
+    def _expire(self, request: Request) -> Response:
         """``POST /_emulator/expire-keys``."""
         if request.method != "POST":
             return _not_allowed("POST")
         lifetime = parse_seconds(_options(request, {"key_lifetime"}).get("key_lifetime"), "key_lifetime")
-        expired = self._expire_keys(lifetime)
-        return json_response({"expired": expired, "key_lifetime": self._key_lifetime()})
+        expired = self.expire_keys(lifetime)
+        return json_response({"expired": expired, "key_lifetime": self.key_lifetime()})
 
-    def fail_next_job(self, request: Request) -> Response:
+    def _fail_next_job(self, request: Request) -> Response:
         """``POST /_emulator/fail-next-job``."""
         if request.method != "POST":
             return _not_allowed("POST")
-        failure = self._fail_next_job(**_options(request, {"kind", "message", "job_id"}))
+        failure = self.fail_next_job(**_options(request, {"kind", "message", "job_id"}))
         return json_response({"job_failure": failure.to_json()}, 201)
