@@ -6,8 +6,9 @@ Start it from Python with :class:`Emulator` or from a shell with ``predictionone
 
 from __future__ import annotations
 
-from airflow_provider_predictionone.emulator.app import DEFAULT_SECRET_KEY, INFERENCE_PATH
-from airflow_provider_predictionone.emulator.faults import FaultError, FaultRegistry
-from airflow_provider_predictionone.emulator.server import Emulator
+from airflow_provider_predictionone.emulator.faults.kinds import FaultError
+from airflow_provider_predictionone.emulator.faults.registry import FaultRegistry
+from airflow_provider_predictionone.emulator.paths import INFERENCE_PATH
+from airflow_provider_predictionone.emulator.server import DEFAULT_SECRET_KEY, Emulator
 
 __all__ = ["DEFAULT_SECRET_KEY", "INFERENCE_PATH", "Emulator", "FaultError", "FaultRegistry"]

@@ -11,14 +11,10 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from airflow_provider_predictionone.emulator.app import DEFAULT_SECRET_KEY
-from airflow_provider_predictionone.emulator.faults import (
-    CONTROL_PREFIX,
-    FaultError,
-    parse_fault_spec,
-    parse_job_failure_spec,
-)
-from airflow_provider_predictionone.emulator.server import Emulator
+from airflow_provider_predictionone.emulator.faults.kinds import FaultError
+from airflow_provider_predictionone.emulator.faults.specs import parse_fault_spec, parse_job_failure_spec
+from airflow_provider_predictionone.emulator.paths import CONTROL_PREFIX
+from airflow_provider_predictionone.emulator.server import DEFAULT_SECRET_KEY, Emulator
 
 SECRET_KEYS_ENV = "PREDICTIONONE_EMULATOR_SECRET_KEYS"
 """Comma-separated secret keys, used when no ``--secret-key`` is given."""

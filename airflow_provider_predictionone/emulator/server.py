@@ -19,16 +19,21 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from airflow_provider_predictionone.api import contract
-from airflow_provider_predictionone.emulator.app import (
-    DEFAULT_SECRET_KEY,
-    ERROR_DRAIN_LIMIT,
-    EmulatorApp,
-    Settings,
-)
-from airflow_provider_predictionone.emulator.faults import CONTROL_PREFIX, FaultRegistry, JobFailure, make_job_failure
+from airflow_provider_predictionone.emulator.app import EmulatorApp
+from airflow_provider_predictionone.emulator.faults.kinds import JobFailure
+from airflow_provider_predictionone.emulator.faults.registry import FaultRegistry
+from airflow_provider_predictionone.emulator.faults.validation import make_job_failure
+from airflow_provider_predictionone.emulator.paths import CONTROL_PREFIX
+from airflow_provider_predictionone.emulator.state import Settings
 from airflow_provider_predictionone.emulator.web import BodyError, Request, RequestBody, Response, json_response
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SECRET_KEY = "emulator-secret-key"
+"""Secret key accepted when no other is configured."""
+
+ERROR_DRAIN_LIMIT = 8 * 1024 * 1024
+"""Unread request bytes discarded after an answer so that the connection stays usable (beyond: closed)."""
 
 _HOST_HEADER = re.compile(r"^(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 _COPY_CHUNK = 256 * 1024
@@ -92,31 +97,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_truncated(response)
             return
         try:
-            self.send_response(response.status)
-            if response.content_type:
-                self.send_header("Content-Type", response.content_type)
-            length = response.file.stat().st_size if response.file is not None else len(response.body)
-            if response.status not in (204, 304) and not 100 <= response.status < 200:
-                self.send_header("Content-Length", str(length))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if close:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
+            length = response.length
+            has_length = response.status not in (204, 304) and not 100 <= response.status < 200
+            self._send_head(response, length if has_length else None, close=close)
             if self.command == "HEAD" or response.status in (204, 304):
                 return
-            if response.file is not None:
-                with response.file.open("rb") as handle:
-                    remaining = length
-                    while remaining > 0:
-                        data = handle.read(min(_COPY_CHUNK, remaining))
-                        if not data:
-                            break
-                        self.wfile.write(data)
-                        remaining -= len(data)
-            elif response.body:
-                self.wfile.write(response.body)
+            self._send_body(response, length)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -124,32 +110,45 @@ class _Handler(BaseHTTPRequestHandler):
         """Fault injection (``drop-mid-response``): send part of the response, then drop the connection."""
         self.close_connection = True
         try:
-            length = response.file.stat().st_size if response.file is not None else len(response.body)
+            length = response.length
             cut = max(0, min(response.truncate or 0, length - 1))
             if length == 0 or self.command == "HEAD" or response.status in (204, 304):
                 status_line = f"{self.protocol_version} {response.status} ".encode("ascii")
                 self.wfile.write(status_line[: len(status_line) // 2])
                 return
-            self.send_response(response.status)
-            if response.content_type:
-                self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(length))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if response.file is not None:
-                with response.file.open("rb") as handle:
-                    while cut > 0:
-                        data = handle.read(min(_COPY_CHUNK, cut))
-                        if not data:
-                            break
-                        self.wfile.write(data)
-                        cut -= len(data)
-            else:
-                self.wfile.write(response.body[:cut])
+            self._send_head(response, length, close=False)
+            self._send_body(response, cut)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _send_head(self, response: Response, length: int | None, *, close: bool) -> None:
+        """The status line and the headers (``Content-Length`` unless ``length`` is ``None``)."""
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+
+    def _send_body(self, response: Response, size: int) -> None:
+        """The first ``size`` bytes of the body (streamed from its file, for a file response)."""
+        if response.file is None:
+            if size > 0:
+                self.wfile.write(response.body[:size])
+            return
+        with response.file.open("rb") as handle:
+            while size > 0:
+                data = handle.read(min(_COPY_CHUNK, size))
+                if not data:
+                    break
+                self.wfile.write(data)
+                size -= len(data)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -220,7 +219,7 @@ class Emulator:
     ``port=0`` picks a free port. ``data_dir=None`` uses a temporary folder that :meth:`stop`
     removes. An instance can be started once.
 
-    Fault injection: :attr:`faults` (a :class:`~.faults.FaultRegistry`), :meth:`fail_next_job`,
+    Fault injection: :attr:`faults` (a :class:`~.faults.registry.FaultRegistry`), :meth:`fail_next_job`,
     :meth:`expire_api_keys`; ``enable_control`` (default on in-process) serves the HTTP control
     endpoints under :attr:`control_url` (``/_emulator``). See ``docs/emulator.md``.
     """
@@ -343,7 +342,8 @@ class Emulator:
 
     @property
     def app(self) -> EmulatorApp:
-        """The application object (state and handlers), for advanced tests."""
+        """The application object, for advanced tests: its ``state`` (also ``app.users``,
+        ``app.keys``, ``app.classifiers``, ... under ``app.lock``) and its dispatch point."""
         if self._app is None:
             raise RuntimeError("the emulator is not started")
         return self._app
@@ -362,21 +362,21 @@ class Emulator:
         ``"/classifiers/{classifier_id}"``, ...), ``"upload"``, ``"download"``, ``"inference"`` or
         ``"unmatched"`` (paths no route serves).
         """
-        return self.app.request_count(method, route)
+        return self.app.state.requests.count(method, route)
 
     def request_counts(self) -> dict[tuple[str, str], int]:
         """All counters as ``{(method, route): count}``."""
-        return self.app.request_counts()
+        return self.app.state.requests.all()
 
     def reset_request_counts(self) -> None:
         """Set every request counter back to zero."""
-        self.app.reset_request_counts()
+        self.app.state.requests.reset()
 
     def expire_api_keys(self, key_lifetime: float | None = None) -> int:
         """Every API key issued so far expires now (later calls get ``Inactive_credential.``);
         returns how many were still valid. ``key_lifetime`` (seconds) also sets the validity of
         keys issued from now on (e.g. short-lived keys)."""
-        return self.app.expire_api_keys(key_lifetime=key_lifetime)
+        return self.app.state.expire_api_keys(key_lifetime=key_lifetime)
 
     # ---------------------------------------------------------------- fault injection
 
@@ -401,15 +401,15 @@ class Emulator:
             if job_id is not None:
                 raise ValueError("a job id needs a started emulator")
             return self._faults.add_job_failure(make_job_failure(kind, message))
-        return self._app.fail_next_job(kind=kind, message=message, job_id=job_id)
+        return self._app.jobs.fail_next_job(kind=kind, message=message, job_id=job_id)
 
     def delete_user(self, secret_key: str) -> None:
         """Delete the user of ``secret_key``; its calls then get ``This user may be deleted.``."""
-        self.app.delete_user(secret_key)
+        self.app.state.delete_user(secret_key)
 
     def add_user(self, secret_key: str) -> None:
         """Accept one more secret key, as a new independent user."""
-        self.app.add_user(secret_key)
+        self.app.state.add_user(secret_key)
         if secret_key not in self.secret_keys:
             self.secret_keys.append(secret_key)
 

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.message import Message
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -203,6 +204,10 @@ class Request:
     def api_key(self) -> str | None:
         return self.headers.get(contract.API_KEY_HEADER)
 
+    def url_for(self, template: str, **params: str) -> str:
+        """An absolute URL on the host the client called: ``template`` with ``params`` filled in."""
+        return self.base_url + template.format(**params)
+
     def json(self) -> Any:
         """The body parsed as JSON; ``ValueError`` when it is not valid JSON."""
         try:
@@ -229,6 +234,11 @@ class Response:
     """Fault injection: send only this many body bytes (the headers announce the full length),
     then drop the connection; with an empty body, only part of the status line is sent."""
 
+    @property
+    def length(self) -> int:
+        """The length of the body (of the file, for a streamed one)."""
+        return self.file.stat().st_size if self.file is not None else len(self.body)
+
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response (UTF-8, non-ASCII characters kept as they are)."""
@@ -252,6 +262,30 @@ class ApiError(Exception):
 def bad_request(message: str) -> ApiError:
     """A management-API bad request (code 4001000204) with ``message``."""
     return ApiError(contract.bad_request(message))
+
+
+def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; a bad request when it is not one."""
+    try:
+        body = request.json()
+    except ValueError as exc:
+        raise bad_request(f"The request body must be a JSON object ({exc}).") from exc
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body
+
+
+def parse_int(raw: str) -> int | None:
+    """An id given as text (a path segment or a query parameter), or ``None`` when it is no integer."""
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def iso(timestamp: float) -> str:
+    """ISO-8601 UTC with milliseconds and an explicit offset, e.g. ``2024-05-01T12:00:00.000+00:00``."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds")
 
 
 class HttpError(Exception):

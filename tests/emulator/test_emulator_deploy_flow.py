@@ -22,7 +22,7 @@ from emulator_testkit import (
 
 from airflow_provider_predictionone.api import contract
 from airflow_provider_predictionone.emulator import Emulator
-from airflow_provider_predictionone.emulator.app import source_ip_allowed
+from airflow_provider_predictionone.emulator.resources.rules import source_ip_allowed
 
 ALLOW_ALL = [{"source": "0.0.0.0/0", "order": "allow", "priority": 0}]
 ROW = purchase_rows(1, seed=99)[0]

@@ -22,15 +22,10 @@ import pytest
 import requests
 from emulator_testkit import BINARY_CONFIG, HEADER, ManualClient, purchase_rows, retrain_zip, to_csv
 
-from airflow_provider_predictionone.emulator import Emulator
+from airflow_provider_predictionone.emulator import Emulator, FaultError, FaultRegistry
 from airflow_provider_predictionone.emulator.__main__ import build_parser
-from airflow_provider_predictionone.emulator.faults import (
-    KNOWN_ROUTES,
-    FaultError,
-    FaultRegistry,
-    parse_fault_spec,
-    parse_job_failure_spec,
-)
+from airflow_provider_predictionone.emulator.faults.specs import parse_fault_spec, parse_job_failure_spec
+from airflow_provider_predictionone.emulator.paths import KNOWN_ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "emulator-secret-key"
