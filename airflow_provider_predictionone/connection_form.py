@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_predictionone.api.contract import DEFAULT_HOST
-
-MIN_TIMEOUT_SECONDS = 0.1
-"""The smallest read or connect timeout the form offers and the hook accepts (one value for both)."""
+from airflow_provider_predictionone.api.settings import MIN_TIMEOUT_SECONDS
 
 EXTRA_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {

@@ -1,6 +1,6 @@
 """Where the operators' files live: local paths or object storage (Airflow's ``ObjectStoragePath``).
 
-The API layer (:mod:`.api.files`, :mod:`.api.batch`) takes any storage path duck-typed (an
+The API layer (:mod:`.api.sources`, :mod:`.api.batch`) takes any storage path duck-typed (an
 object with ``open(mode)`` and a size) and never imports Airflow. This module is the Airflow
 side: it turns what an operator was given into what the API layer takes.
 
@@ -26,7 +26,7 @@ import threading
 from typing import Any
 
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
-from airflow_provider_predictionone.api.files import is_storage_path
+from airflow_provider_predictionone.api.sources import is_storage_path
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +68,8 @@ def resolve_path(value: Any, *, param: str, conn_id: str | None = None) -> Any:
 
 def object_storage_path(url: str, *, param: str, conn_id: str | None = None) -> Any:
     """``ObjectStoragePath(url, conn_id=conn_id)``, checked to have a filesystem for its scheme."""
-    from airflow_provider_predictionone import compat
+    from airflow.providers.common.compat.sdk import ObjectStoragePath as path_class
 
-    try:
-        path_class = compat.ObjectStoragePath
-    except ImportError as exc:
-        raise PredictionOneConfigError(
-            f"{param}={url!r} is a URL, but this Airflow version has no ObjectStoragePath; give a local path."
-        ) from exc
     scheme = url_scheme(url) or ""
     for attempt in range(2):
         try:

@@ -8,9 +8,9 @@ from ``/proc`` at the same instants as the batch's own wall clock and CPU time.
 
 ``--sample-rss SECONDS`` records the RSS every so often during the batch;
 ``--start-at EPOCH`` waits until then after the imports (several clients starting together);
-``--per-request-environment`` is a diagnostic: the batch without
-``batch.environment_resolved_once`` (requests reads the proxy settings from the environment on
-every request, as before that fix).
+``--per-request-environment`` is a diagnostic: the batch as it was before the fix that reads the
+environment once per URL (``SyncTransport``): ``requests`` reads the proxy settings and the CA
+bundle from the environment on every request again.
 
 Prints one JSON line: rows, wall seconds, the batch's CPU seconds (all threads), the server's CPU
 seconds over the same interval (and its readings with their epoch times), the whole machine's busy
@@ -26,8 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from _common import cpu_seconds, read_proc_status
+from _common import api_client, cpu_seconds, read_proc_status
 
 
 def machine_busy() -> float:
@@ -36,6 +37,15 @@ def machine_busy() -> float:
         fields = [int(x) for x in handle.readline().split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def per_request_environment(client: Any) -> None:
+    """Diagnostic: the client's ``requests`` session reads the environment on every request again
+    (``trust_env``, as ``requests`` does by default), instead of the transport's once per URL."""
+    transport = client.transport
+    transport.session.trust_env = True
+    verify = transport._settings.verify
+    transport._environment_for = lambda _url: ({}, verify)  # requests merges the environment itself
 
 
 def main() -> int:
@@ -51,20 +61,16 @@ def main() -> int:
     parser.add_argument("--sample-rss", type=float, default=0.0, help="seconds between RSS samples (0 = none)")
     args = parser.parse_args()
 
-    import contextlib
     import threading
 
-    from airflow_provider_predictionone.api import batch
     from airflow_provider_predictionone.api.batch import predict_csv
-    from airflow_provider_predictionone.api.client import PredictionOneClient
-
-    if args.per_request_environment:
-        batch.environment_resolved_once = lambda _client: contextlib.nullcontext()  # type: ignore[assignment]
 
     with (
         tempfile.TemporaryDirectory(prefix="p1-batch-out-") as out,
-        PredictionOneClient(args.secret_key, host=args.url.split("/v1/", 1)[0]) as client,
+        api_client(args.secret_key, args.url.split("/v1/", 1)[0]) as client,
     ):
+        if args.per_request_environment:
+            per_request_environment(client)
         if args.start_at:
             time.sleep(max(args.start_at - time.time(), 0.0))
         before = read_proc_status()

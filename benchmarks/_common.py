@@ -158,6 +158,30 @@ class EmulatorProcess:
         self.stop()
 
 
+def api_client(secret_key: str, host: str, **settings: Any) -> Any:
+    """A :class:`~airflow_provider_predictionone.api.client.PredictionOneClient` (no Airflow imported)."""
+    from airflow_provider_predictionone.api.client import PredictionOneClient
+    from airflow_provider_predictionone.api.settings import ClientSettings
+
+    return PredictionOneClient(ClientSettings(secret_key=secret_key, host=host, **settings))
+
+
+def upload_training_data(client: Any, training_file: Any, column_info: Any) -> str:
+    """The upload half of the train flow with the API client alone (no Airflow in the process): what
+    ``PredictionOneHook.upload_training_data(..., check_data=False)`` sends — the training file's
+    header checked against the column info, upload URLs, the training file's PUT, the column
+    info's PUT. Returns the ``external_process_id``."""
+    from airflow_provider_predictionone.api.datafiles import column_info_source, read_csv_header
+    from airflow_provider_predictionone.api.sources import UploadSource
+
+    training = UploadSource.of(training_file, param="training_file")
+    info, _columns = column_info_source(column_info, read_csv_header(training, param="training_file"))
+    urls = client.train_upload_urls()
+    client.upload(urls.learn_data_set_upload_url, training, label="training file")
+    client.upload(urls.column_info_upload_url, info, label="column-info file")
+    return str(urls.external_process_id)
+
+
 def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
     import socket
 

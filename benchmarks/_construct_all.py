@@ -30,12 +30,15 @@ def refuse(kind: str) -> Any:
 def main() -> int:
     socket.socket.connect = refuse("connect")  # type: ignore[method-assign]
     socket.socket.connect_ex = refuse("connect")  # type: ignore[method-assign]
-    from airflow_provider_predictionone import compat
-    from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+    from airflow.providers.common.compat import connection as common_connection
+    from airflow.providers.common.compat.sdk import BaseHook
 
-    PredictionOneHook.get_connection = classmethod(refuse("get_connection"))  # type: ignore[assignment,method-assign]
-    PredictionOneHook.aget_connection = classmethod(refuse("aget_connection"))  # type: ignore[attr-defined]
-    compat.aget_connection = refuse("aget_connection")
+    # On the hook's base class, so that the provider's hook is not imported here (models_at_parse
+    # tells whether constructing the operators imports it, with the API's data classes).
+    BaseHook.get_connection = classmethod(refuse("get_connection"))  # type: ignore[assignment,method-assign]
+    BaseHook.aget_connection = classmethod(refuse("aget_connection"))  # type: ignore[attr-defined]
+    # The hook's async lookup (get_async_conn) goes through common-compat.
+    common_connection.get_async_connection = refuse("aget_connection")  # type: ignore[assignment]
 
     from airflow_provider_predictionone.operators import (
         PredictionOneBatchPredictOperator,

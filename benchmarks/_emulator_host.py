@@ -24,9 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from requests.adapters import HTTPAdapter
+from _common import api_client, upload_training_data
 
-from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.emulator import Emulator
 
 COLUMNS = {"age": "float", "income": "float", "region": "string", "buy": "string"}
@@ -65,8 +64,8 @@ def main() -> int:
     emulator.start()
     emit({"url": emulator.url})
     data = write_csv(Path(args.data_dir) / "small.csv")
-    client = PredictionOneClient(args.secret_key, host=emulator.url)
-    client.session.mount("http://", HTTPAdapter(pool_maxsize=args.threads))
+    client = api_client(args.secret_key, emulator.url)
+    client.reserve_connections(args.threads)
     rng = random.Random(11)
     offsets = [args.spread * i / max(args.jobs - 1, 1) for i in range(args.jobs)]
     rng.shuffle(offsets)
@@ -77,7 +76,7 @@ def main() -> int:
     started = time.time()
 
     def upload(_index: int) -> str:
-        return client.upload_training_data(data, COLUMNS).external_process_id
+        return upload_training_data(client, data, COLUMNS)
 
     # Upload everything first (not time critical), then start the trainings in a quick loop, each
     # with the duration that makes it end at its planned time. A few probe jobs time that loop.

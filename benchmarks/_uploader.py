@@ -2,9 +2,10 @@
 
 Modes:
 
-* ``operator-path``: ``PredictionOneClient.upload_training_data(training_file, column_info)`` —
-  what ``PredictionOneUploadDataOperator.execute`` calls — in a process that imports only the
-  API client (what an upload needs);
+* ``operator-path``: the requests of ``PredictionOneHook.upload_training_data(training_file,
+  column_info)`` — what ``PredictionOneUploadDataOperator.execute`` calls — sent with the API
+  client alone (:func:`_common.upload_training_data`), in a process that imports only the API
+  layer (what an upload needs);
 * ``airflow-task``: ``PredictionOneUploadDataOperator(...).execute(context)`` itself, in a
   process that imported Airflow (as a task process has), with a stand-in task instance;
 * ``put``: ``PredictionOneClient.upload(url, source)`` to a given URL (e.g. the sink).
@@ -22,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from _common import read_proc_status
+from _common import api_client, read_proc_status, upload_training_data
 
 
 def main() -> int:
@@ -36,11 +37,12 @@ def main() -> int:
     parser.add_argument("--no-md5", action="store_true", help="diagnostic: skip the MD5 of the sent bytes")
     args = parser.parse_args()
 
-    from airflow_provider_predictionone.api import files
+    from airflow_provider_predictionone.api import transfer
     from airflow_provider_predictionone.api.client import PredictionOneClient
+    from airflow_provider_predictionone.api.sources import UploadSource
 
     if args.mode == "airflow-task":
-        from airflow_provider_predictionone.operators.predictionone import PredictionOneUploadDataOperator
+        from airflow_provider_predictionone.operators import PredictionOneUploadDataOperator
     if args.no_md5:
 
         class NoDigest:
@@ -50,7 +52,7 @@ def main() -> int:
             def hexdigest(self) -> str:
                 return "0" * 32
 
-        files._md5 = NoDigest  # type: ignore[assignment]
+        transfer._md5 = NoDigest  # type: ignore[assignment]
     timings: dict[str, float] = {}
     original_upload = PredictionOneClient.upload
 
@@ -71,11 +73,11 @@ def main() -> int:
     cpu = time.process_time()
     started = time.perf_counter()
     if args.mode == "put":
-        with PredictionOneClient(args.secret_key, host=args.host) as client:
-            client.upload(args.url, files.UploadSource.of(args.file, param="file"), label="training file")
+        with api_client(args.secret_key, args.host) as client:
+            client.upload(args.url, UploadSource.of(args.file, param="file"), label="training file")
     elif args.mode == "operator-path":
-        with PredictionOneClient(args.secret_key, host=args.host) as client:
-            client.upload_training_data(args.file, columns)
+        with api_client(args.secret_key, args.host) as client:
+            upload_training_data(client, args.file, columns)
     else:
 
         class TaskInstance:

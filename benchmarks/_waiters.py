@@ -56,14 +56,15 @@ def run_triggers(jobs: list[str], poll: float, deadline: float, before: bool) ->
     if before:
         import httpx
 
-        from airflow_provider_predictionone.api import client as client_module
+        from airflow_provider_predictionone.api import aclient
         from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 
-        def old_pool(connect_timeout: float, read_timeout: float, verify: Any, **_: Any) -> Any:
+        def old_pool(settings: Any, *_: Any, **__: Any) -> Any:
             # what AsyncPredictionOneClient built for every trigger in 0.1.0: httpx's default limits
-            return httpx.AsyncClient(timeout=httpx.Timeout(read_timeout, connect=connect_timeout), verify=verify)
+            timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+            return httpx.AsyncClient(timeout=timeout, verify=settings.verify)
 
-        client_module.new_async_http_client = old_pool  # type: ignore[assignment]
+        aclient.new_async_pool = old_pool  # type: ignore[assignment]
         original = PredictionOneHook.get_async_conn
 
         async def unshared(self: Any, *, shared: bool = True) -> Any:
@@ -140,12 +141,16 @@ def main() -> int:
     # Import what the waits need before the clock starts (a triggerer / worker has it loaded).
     import importlib
 
-    for name in ("airflow_provider_predictionone.sensors.predictionone", "airflow_provider_predictionone.api.client"):
+    for name in (
+        "airflow_provider_predictionone.sensors.predictionone",
+        "airflow_provider_predictionone.api.client",
+        "airflow_provider_predictionone.api.aclient",
+    ):
         importlib.import_module(name)
     if args.mode != "poke":
         importlib.import_module("httpx")
     if args.pool_size:
-        from airflow_provider_predictionone.api.client import shared_async_clients
+        from airflow_provider_predictionone.api.aclient import shared_async_clients
 
         shared_async_clients.max_connections = args.pool_size
 

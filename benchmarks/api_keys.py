@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, SECRET_KEY, machine_line, table, verdict
+from _common import ROOT, SECRET_KEY, api_client, machine_line, table, upload_training_data, verdict
 
 EXAMPLES = ROOT / "dags_examples"
 DATA = EXAMPLES / "data"
@@ -97,29 +97,31 @@ class Tracer:
         return task, phase
 
     def install(self) -> None:
-        from airflow_provider_predictionone.api import calls
+        # Every Get API Key a client sends for a call's key is built by ClientBase._key_request
+        # (sync and async clients alike); the Get API Key endpoint method itself is not used by tasks.
+        from airflow_provider_predictionone.api.endpoints import ClientBase
 
-        original = calls.get_api_key
+        original = ClientBase._key_request
 
-        def traced(credential: Any, model_id: int | None = None) -> Any:
+        def traced(client: Any, request: Any) -> Any:
             task, phase = self.phase()
+            credential = request.credential
             self.calls[(task, phase, getattr(credential, "value", str(credential)))] += 1
-            return original(credential, model_id)
+            return original(client, request)
 
-        calls.get_api_key = traced  # type: ignore[assignment]
+        ClientBase._key_request = traced  # type: ignore[method-assign]
 
 
 def _deployed_model(emulator: Any) -> int:
     """A model trained on the bundled data behind a running prediction API (the retrain DAG needs one)."""
     import time
 
-    from airflow_provider_predictionone.api.client import PredictionOneClient
     from airflow_provider_predictionone.api.models import ALLOW_ALL
 
-    with PredictionOneClient(SECRET_KEY, host=emulator.url) as client:
-        urls = client.upload_training_data(DATA / "customers_train.csv", DATA / "column_info.csv")
+    with api_client(SECRET_KEY, emulator.url) as client:
+        upload_id = upload_training_data(client, DATA / "customers_train.csv", DATA / "column_info.csv")
         config = {"tc": "プレミアム購入", "tt": "binary_classification", "tv": "はい"}
-        job = client.create_model(urls.external_process_id, "bench-base", config)
+        job = client.create_model(upload_id, "bench-base", config)
         deadline = time.time() + 120
         while not client.train_status(job).state.is_terminal:
             if time.time() > deadline:

@@ -10,8 +10,9 @@ child process that imports only the API client and ``api/batch.py`` (no Airflow)
 * against the emulator, at each ``--concurrency`` (default 1,8,32,64), ``--repeat`` times;
 * side by side (taking turns), against a minimal "sink" server in its own process that answers every
   request with a fixed valid Inference response without parsing it: the client's own ceiling;
-* at the ``--compare-fix`` concurrencies (8,64), also as the batch was before the fix in
-  ``api/batch.py`` (``requests`` reading the proxy settings from the environment on every request);
+* at the ``--compare-fix`` concurrencies (8,64), also as the batch was before the fix that reads
+  the environment once per URL (now in ``api/transport.py``: ``requests`` reading the proxy
+  settings from the environment on every request);
 * ``--clients`` (2) client processes at once, ``--clients-concurrency`` (32) each, against the
   emulator and against the sink: more load than one client process can produce.
 
@@ -42,7 +43,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, ROOT, SECRET_KEY, EmulatorProcess, child_env, machine_line, median, table, temp_dir
+from _common import (
+    PYTHON,
+    ROOT,
+    SECRET_KEY,
+    EmulatorProcess,
+    api_client,
+    child_env,
+    machine_line,
+    median,
+    table,
+    temp_dir,
+    upload_training_data,
+)
 
 HERE = Path(__file__).resolve().parent
 TRAIN_COLUMNS = {"age": "float", "income": "float", "region": "string", "buy": "string"}
@@ -71,15 +84,12 @@ def write_rows(path: Path, rows: int, *, with_target: bool, seed: int = 5) -> Pa
 
 def deploy(base_url: str, tmp: Path) -> tuple[str, str]:
     """Train a model on the emulator and deploy it; returns the running API's (url, api_key)."""
-    from airflow_provider_predictionone.api.client import PredictionOneClient
     from airflow_provider_predictionone.api.models import ALLOW_ALL
 
     train = write_rows(tmp / "train.csv", 300, with_target=True, seed=1)
     name = f"batch-bench-{uuid.uuid4().hex[:8]}"
-    with PredictionOneClient(SECRET_KEY, host=base_url) as client:
-        job = client.create_model(
-            client.upload_training_data(train, TRAIN_COLUMNS).external_process_id, name, TRAIN_CONFIG
-        )
+    with api_client(SECRET_KEY, base_url) as client:
+        job = client.create_model(upload_training_data(client, train, TRAIN_COLUMNS), name, TRAIN_CONFIG)
         deadline = time.monotonic() + 60
         while not (status := client.train_status(job)).state.is_terminal:
             if time.monotonic() > deadline:

@@ -9,7 +9,7 @@ clients over 4 kept-alive connections, each in two patterns:
 
 Clients: a bare asyncio HTTP/1.1 exchange (``asyncio.open_connection``, no parsing beyond the
 ``Content-Length``: the floor of Python + the kernel), a plain ``httpx.AsyncClient``, and the
-provider's ``AsyncPredictionOneClient`` (httpx plus the call plan, keys and parsing). The CPU is
+provider's ``AsyncPredictionOneClient`` (httpx behind its transport, plus keys, retries and parsing). The CPU is
 this process's ``time.process_time`` per request.
 
 Usage: ``python benchmarks/request_cost.py [--seconds 10] [--burst 1000]``
@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, SECRET_KEY, child_env, machine_line, table, temp_dir
+from _common import PYTHON, SECRET_KEY, api_client, child_env, machine_line, table, temp_dir
 
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 4
@@ -76,9 +76,11 @@ async def bare(url: str, path: str, key: str) -> Callable[[], Awaitable[Any]]:
 async def run(url: str, job: str, seconds: float, burst: int) -> list[list[str]]:
     import httpx
 
-    from airflow_provider_predictionone.api.client import AsyncClientRegistry, PredictionOneClient
+    from airflow_provider_predictionone.api.aclient import AsyncClientRegistry
+    from airflow_provider_predictionone.api.settings import ClientSettings
 
-    key = PredictionOneClient(SECRET_KEY, host=url).get_api_key("train").api_key
+    with api_client(SECRET_KEY, url) as setup:
+        key = setup.get_api_key("train").api_key
     path = f"/v1/external/models/results?external_process_id={job}"
     rows = []
 
@@ -98,7 +100,7 @@ async def run(url: str, job: str, seconds: float, burst: int) -> list[list[str]]
     rows.append(["httpx.AsyncClient", f"{paced:.2f} ms", f"{batch:.2f} ms"])
     await client.aclose()
 
-    provider = AsyncClientRegistry(max_connections=CONNECTIONS).client(SECRET_KEY, host=url)
+    provider = AsyncClientRegistry(max_connections=CONNECTIONS).client(ClientSettings(secret_key=SECRET_KEY, host=url))
     paced, batch = await measure(lambda: provider.train_status(job), seconds, burst)
     rows.append(["AsyncPredictionOneClient (provider)", f"{paced:.2f} ms", f"{batch:.2f} ms"])
     await provider.aclose()

@@ -5,8 +5,9 @@ uploaded at least ``--repeat`` times (more for small sizes, which are noisier) b
 taking turns at going first, to fresh upload URLs of one emulator (a separate process):
 
 * ``curl -T`` (``--upload-file``) to a Train Data Upload URL;
-* ``PredictionOneClient.upload_training_data`` — the upload operator's code path — in a child
-  process that imports only the API client; the training file's PUT is timed;
+* the requests of ``PredictionOneHook.upload_training_data`` — the upload operator's code path —
+  sent with the API client alone, in a child process that imports only the API layer; the
+  training file's PUT is timed;
 * the same with the MD5 of the sent bytes switched off (a diagnostic: what the integrity check
   costs);
 * once per size, ``PredictionOneUploadDataOperator.execute`` in a child that imported Airflow
@@ -43,6 +44,7 @@ from _common import (
     ROOT,
     SECRET_KEY,
     EmulatorProcess,
+    api_client,
     child_env,
     cpu_seconds,
     human_size,
@@ -148,11 +150,9 @@ def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[st
 
 class Bench:
     def __init__(self, emulator: EmulatorProcess, tmp: Path) -> None:
-        from airflow_provider_predictionone.api.client import PredictionOneClient
-
         self.emulator = emulator
         self.tmp = tmp
-        self.client = PredictionOneClient(SECRET_KEY, host=emulator.url)
+        self.client = api_client(SECRET_KEY, emulator.url)
         self.env = child_env(
             AIRFLOW_HOME=str(tmp / "airflow-home"),
             AIRFLOW_CONN_PREDICTIONONE_DEFAULT=json.dumps(

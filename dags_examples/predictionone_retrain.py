@@ -65,7 +65,6 @@ with DAG(
         """The model to retrain: ``params.model_id`` if given, else the one the prediction API serves now."""
         from airflow_provider_predictionone.api.errors import PredictionOneConfigError
         from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
-        from airflow_provider_predictionone.triggers.classifier import PredictionApiNotFoundError, not_found_message
 
         params = params or {}
         if params.get("model_id"):
@@ -78,9 +77,7 @@ with DAG(
                 "that predictionone_deploy_predict reports) in the trigger form or the run's conf, or set "
                 "PREDICTIONONE_CLASSIFIER_ID for the scheduled runs."
             )
-        classifier = PredictionOneHook().get_conn().get_classifier(classifier_id)  # Get Classifier (deploy key)
-        if classifier is None:
-            raise PredictionApiNotFoundError(not_found_message(classifier_id))
+        classifier = PredictionOneHook().require_prediction_api(classifier_id)  # Get Classifier (deploy key)
         print(f"Prediction API {classifier_id} serves model_id {classifier.model_id}: retraining it.")
         return int(classifier.model_id)
 

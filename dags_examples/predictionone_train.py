@@ -63,15 +63,8 @@ with DAG(
     def check_data(external_process_id: str, params: dict[str, Any] | None = None) -> str:
         """Read Train Data Set Info and fail early when the target cannot be learned."""
         from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
-        from airflow_provider_predictionone.operators.predictionone import (
-            check_target_usable,
-            read_data_set_info,
-            summarize_data_set,
-        )
 
-        info = read_data_set_info(PredictionOneHook().get_conn(), external_process_id)
-        print(summarize_data_set(info))
-        check_target_usable(info, (params or {})["target_column"])
+        PredictionOneHook().check_uploaded_data(external_process_id, (params or {})["target_column"])
         return external_process_id
 
     checked = check_data(upload.output)

@@ -31,62 +31,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_predictionone.api.contract import (
-    CONFIG_BOOLEANS,
-    CONFIG_STRING_NUMBERS,
-    MAX_CLASSES,
-    MAX_COLUMNS,
-    MAX_TIME_SERIES_ROWS,
-    MAX_TRAINING_ROWS,
-    MIN_COLUMNS,
-    MIN_TIME_SERIES_ROWS,
-    MIN_TRAINING_ROWS,
-    PredictionType,
-    TimeUnit,
-)
+from airflow_provider_predictionone.api import config_rules as rules
+from airflow_provider_predictionone.api.config_data import data_problems
+from airflow_provider_predictionone.api.config_rules import OPTION_KEYS, is_int, label
+from airflow_provider_predictionone.api.contract import CONFIG_BOOLEANS, CONFIG_STRING_NUMBERS, PredictionType, TimeUnit
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
-from airflow_provider_predictionone.api.models import ColumnStatistics, DataSetInfo
+from airflow_provider_predictionone.api.models import DataSetInfo
 
 __all__ = ["OPTION_KEYS", "PREDICTION_TYPE_ALIASES", "TrainConfig"]
 
-OPTION_KEYS: dict[str, str] = {
-    "target_column": "tc",
-    "prediction_type": "tt",
-    "positive_value": "tv",
-    "cross_validation_folds": "cv",
-    "imbalance_correction": "im",
-    "time_series": "tsm",
-    "time_unit": "tsu",
-    "time_column": "tsc",
-    "time_step": "tsi",
-    "horizon_start": "tsf",
-    "horizon_end": "tst",
-    "series_column": "tss",
-    "future_known": "tsin",
-    "future_known_exceptions": "tsine",
-}
-"""Readable option name -> the spec's ``config`` key, in the spec's order."""
-
 _NAME_BY_KEY = {key: name for name, key in OPTION_KEYS.items()}
-
 _INT_OPTIONS = frozenset(_NAME_BY_KEY[k] for k in CONFIG_STRING_NUMBERS)
 _BOOL_OPTIONS = frozenset(_NAME_BY_KEY[k] for k in CONFIG_BOOLEANS)
-_TIME_SERIES_OPTIONS = (
-    "time_unit",
-    "time_column",
-    "time_step",
-    "horizon_start",
-    "horizon_end",
-    "series_column",
-    "future_known",
-    "future_known_exceptions",
-)
 
 PREDICTION_TYPE_ALIASES: dict[str, PredictionType] = {
     "binary": PredictionType.BINARY_CLASSIFICATION,
@@ -106,11 +67,6 @@ _TIME_UNIT_ALIASES: dict[str, TimeUnit] = {
 }
 
 _INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
-_COLUMNS_SHOWN = 20
-_CV_FIX = (
-    "Use 0 (decide automatically, the default), -1 (always cross-validate, k chosen automatically), "
-    "1 (no cross-validation) or a number of folds k >= 2, or leave it unset"
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,43 +74,9 @@ _CV_FIX = (
 # --------------------------------------------------------------------------------------------
 
 
-_RUNTIME_PLACEHOLDER = "\x00known at run time\x00"
-"""Stands in for an option known only at run time in :meth:`TrainConfig.validate_known`."""
-
-
-def _label(name: str) -> str:
-    """``'horizon_end (tst)'``: the readable name and the spec key of an option."""
-    return f"{name} ({OPTION_KEYS[name]})"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (PredictionType, TimeUnit)):
-        return repr(value.value)
-    return repr(value)
-
-
-def _template_hint(value: Any) -> str:
-    if isinstance(value, str) and ("{{" in value or "{%" in value):
-        return " (it looks like a Jinja template that was not rendered: is the field templated?)"
-    return ""
-
-
-def _problem(name: str, value: Any, problem: str, fix: str) -> str:
-    """One problem text: option (name and key), the bad value, what is wrong and the fix."""
-    return f"Training option {_label(name)} = {_show(value)}{_template_hint(value)} {problem}. {fix}."
-
-
-def _missing(name: str, why: str, fix: str) -> str:
-    return f"Training option {_label(name)} is not set but {why}. {fix}."
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _coerce_int(value: Any) -> Any:
     """An integer or a decimal integer string becomes an ``int``; anything else is left for validate()."""
-    if _is_int(value):
+    if is_int(value):
         return int(value)
     if isinstance(value, str) and _INT_TEXT.match(value):
         return int(value)
@@ -190,55 +112,6 @@ def _coerce_exceptions(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return list(value) or None
     return value
-
-
-def _show_columns(columns: Sequence[str]) -> str:
-    shown = ", ".join(repr(c) for c in columns[:_COLUMNS_SHOWN])
-    more = len(columns) - _COLUMNS_SHOWN
-    return f"{shown}, … and {more} more" if more > 0 else shown
-
-
-def _suggest(name: str, columns: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for a near miss, or an empty string."""
-    stripped = {c.strip(): c for c in columns}
-    if name.strip() in stripped and stripped[name.strip()] != name:
-        return f" (did you mean {stripped[name.strip()]!r}? spaces differ)"
-    lowered = {c.casefold(): c for c in columns}
-    if name.casefold() in lowered:
-        return f" (did you mean {lowered[name.casefold()]!r}? upper/lower case differs)"
-    close = difflib.get_close_matches(name, list(columns), n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _join(problems: list[str], what: str) -> str:
-    if len(problems) == 1:
-        return problems[0]
-    lines = "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
-    return f"The {what} has {len(problems)} problems:\n{lines}"
-
-
-def _class_names(stats: ColumnStatistics) -> list[str]:
-    """Distinct non-empty value names listed in ``classify_value`` (in their order)."""
-    names: list[str] = []
-    for entry in stats.classify_value:
-        name = entry.get("name") if isinstance(entry, Mapping) else entry
-        if name is None or isinstance(name, (Mapping, list)):
-            continue
-        text = str(name)
-        if text != "" and text not in names:
-            names.append(text)
-    return names
-
-
-def _numeric_summaries(stats: ColumnStatistics) -> list[Mapping[str, Any]]:
-    return [entry for entry in stats.numerical_value if isinstance(entry, Mapping) and entry]
-
-
-def _same_number(a: str, b: str) -> bool:
-    try:
-        return float(a) == float(b)
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +193,7 @@ class TrainConfig:
 
         put("prediction_type", _coerce_prediction_type(self.prediction_type))
         put("time_unit", _coerce_time_unit(self.time_unit))
-        if _is_int(self.positive_value):
+        if is_int(self.positive_value):
             put("positive_value", str(int(self.positive_value)))  # type: ignore[arg-type]
         for name in _INT_OPTIONS:
             put(name, _coerce_int(getattr(self, name)))
@@ -352,8 +225,13 @@ class TrainConfig:
 
     # ---------------------------------------------------------------------------- validation
 
+    def options(self) -> dict[str, Any]:
+        """Every option by its readable name (``None`` when not set), as the rules read them."""
+        return {name: getattr(self, name) for name in OPTION_KEYS}
+
     def validate(self, columns: Sequence[str] | None = None) -> None:
-        """Check every rule of the Train option table (spec 4.4) and the column limit (6, 7.19).
+        """Check every rule of the Train option table (spec 4.4, :data:`.config_rules.RULES`) and the
+        column limit (6, 7.19).
 
         All problems are reported at once, each naming the option by its readable name and spec key,
         the bad value and the fix.
@@ -363,435 +241,41 @@ class TrainConfig:
             number of columns must be within 2 – 200.
         :raises PredictionOneConfigError: if any rule is broken.
         """
-        problems = self._problems()
+        options = self.options()
+        found = rules.problems(options)
         if columns is not None:
-            problems += self._column_problems(columns)
-        if problems:
-            raise PredictionOneConfigError(_join(problems, "training configuration"))
+            found += rules.column_problems(options, columns)
+        if found:
+            raise PredictionOneConfigError(rules.join(found, "training configuration"))
 
-    def _problems(self) -> list[str]:
-        p: list[str] = []
-        ptype = self.prediction_type if isinstance(self.prediction_type, PredictionType) else None
+    def validate_known(self, runtime: Iterable[str]) -> None:
+        """:meth:`validate` for a DAG being parsed: run the rules that read only options known now.
 
-        # tc
-        tc = self.target_column
-        if tc is None:
-            p.append(_missing("target_column", "it is required", "Set it to the header of the column to predict"))
-        elif not isinstance(tc, str) or not tc.strip():
-            p.append(
-                _problem("target_column", tc, "is not a column name", "Give the header text of the column to predict")
-            )
-
-        # tt
-        tt = self.prediction_type
-        choices = ", ".join(repr(t.value) for t in PredictionType)
-        if tt is None:
-            p.append(_missing("prediction_type", "it is required", f"Use one of {choices}"))
-        elif ptype is None:
-            p.append(
-                _problem(
-                    "prediction_type",
-                    tt,
-                    "is not a prediction type",
-                    f"Use one of {choices} (or the aliases 'binary', 'multiclass', 'multi_class')",
-                )
-            )
-
-        # tv
-        tv = self.positive_value
-        if ptype is PredictionType.BINARY_CLASSIFICATION:
-            if tv is None:
-                p.append(
-                    _missing(
-                        "positive_value",
-                        "binary classification needs it",
-                        "Set it to the target value that counts as the positive outcome, e.g. 'yes' or '1', "
-                        "exactly as written in the file",
-                    )
-                )
-            elif not isinstance(tv, str) or tv == "":
-                p.append(
-                    _problem(
-                        "positive_value",
-                        tv,
-                        "is not a value of the target column",
-                        "Pass the positive value as text exactly as written in the file, e.g. '1' or 'yes'",
-                    )
-                )
-        elif tv is not None and ptype is not None:
-            p.append(
-                _problem(
-                    "positive_value",
-                    tv,
-                    f"is only used for binary classification, not for {ptype.value!r}",
-                    "Remove positive_value, or use prediction_type='binary_classification'",
-                )
-            )
-
-        # cv
-        cv = self.cross_validation_folds
-        if cv is not None:
-            if not _is_int(cv):
-                p.append(_problem("cross_validation_folds", cv, "is not a whole number", _CV_FIX))
-            elif cv < -1:
-                p.append(_problem("cross_validation_folds", cv, "is not a valid setting", _CV_FIX))
-
-        # im
-        im = self.imbalance_correction
-        if im is not None:
-            if not isinstance(im, bool):
-                p.append(_bool_problem("imbalance_correction", im))
-            elif ptype is PredictionType.REGRESSION:
-                p.append(
-                    _problem(
-                        "imbalance_correction",
-                        im,
-                        "only applies to classification, not to 'regression'",
-                        "Remove imbalance_correction, or use a classification prediction_type",
-                    )
-                )
-
-        # tsm
-        tsm = self.time_series
-        if tsm is not None and not isinstance(tsm, bool):
-            p.append(_bool_problem("time_series", tsm))
-        elif tsm is True and ptype is not None and ptype is not PredictionType.REGRESSION:
-            p.append(
-                _problem(
-                    "time_series",
-                    tsm,
-                    f"(time-series forecasting) is only available with prediction_type (tt) = 'regression', "
-                    f"not {ptype.value!r}",
-                    "Use prediction_type='regression' to forecast a number, or remove time_series",
-                )
-            )
-
-        if tsm is True:
-            p += self._time_series_problems()
-        elif tsm is None or tsm is False:
-            stray = [n for n in _TIME_SERIES_OPTIONS if getattr(self, n) is not None]
-            if stray:
-                listed = ", ".join(f"{_label(n)} = {_show(getattr(self, n))}" for n in stray)
-                p.append(
-                    f"Training option(s) {listed} only apply in time-series mode, but time_series (tsm) is "
-                    f"{_show(tsm) if tsm is not None else 'not set'}. Set time_series=True (regression only) "
-                    f"or remove these options."
-                )
-        return p
-
-    def _time_series_problems(self) -> list[str]:
-        p: list[str] = []
-        why = "time-series mode (time_series=True) requires it"
-
-        tsu = self.time_unit
-        if tsu is not None and not isinstance(tsu, TimeUnit):
-            units = ", ".join(repr(u.value) for u in TimeUnit)
-            p.append(
-                _problem("time_unit", tsu, "is not a time unit", f"Use one of {units}, or leave it unset to detect it")
-            )
-
-        for name, what in (("time_column", "the date/time column"), ("series_column", "the series ID column")):
-            value = getattr(self, name)
-            if value is None:
-                if name == "time_column":
-                    p.append(_missing(name, why, f"Set it to the header of {what}"))
-            elif not isinstance(value, str) or not value.strip():
-                p.append(_problem(name, value, "is not a column name", f"Give the header text of {what}"))
-
-        tsi = self.time_step
-        if tsi is not None:
-            if not _is_int(tsi):
-                p.append(_problem("time_step", tsi, "is not a whole number", "Use 0 (automatic) or a step >= 1"))
-            elif tsi < 0:
-                p.append(_problem("time_step", tsi, "is negative", "Use 0 (automatic) or a step >= 1"))
-
-        tsf, tst = self.horizon_start, self.horizon_end
-        start_ok = False
-        if tsf is None:
-            p.append(_missing("horizon_start", why, "Set it to the first step ahead to forecast (>= 1)"))
-        elif not _is_int(tsf):
-            p.append(_problem("horizon_start", tsf, "is not a whole number", "Use a whole number >= 1"))
-        elif tsf < 1:
-            p.append(_problem("horizon_start", tsf, "is below 1", "Use a whole number >= 1 (1 = the next step)"))
-        else:
-            start_ok = True
-        if tst is None:
-            p.append(_missing("horizon_end", why, "Set it to the last step ahead to forecast (>= horizon_start)"))
-        elif not _is_int(tst):
-            p.append(_problem("horizon_end", tst, "is not a whole number", "Use a whole number >= horizon_start"))
-        elif start_ok and tst < tsf:  # type: ignore[operator]
-            p.append(
-                _problem(
-                    "horizon_end",
-                    tst,
-                    f"is before horizon_start (tsf) = {tsf}",
-                    f"Use a value >= {tsf}; e.g. 2 to 4 months ahead is horizon_start=2, horizon_end=4",
-                )
-            )
-        elif tst < 1:
-            p.append(_problem("horizon_end", tst, "is below 1", "Use a whole number >= horizon_start (>= 1)"))
-
-        tsin = self.future_known
-        if tsin is not None and not isinstance(tsin, bool):
-            p.append(_bool_problem("future_known", tsin))
-
-        tsine = self.future_known_exceptions
-        if tsine is not None:
-            if not isinstance(tsine, list):
-                p.append(
-                    _problem(
-                        "future_known_exceptions",
-                        tsine,
-                        "is not a list of column names",
-                        "Give a list of headers, or one header as a string",
-                    )
-                )
-            else:
-                bad = [v for v in tsine if not isinstance(v, str) or not v.strip()]
-                dupes = sorted({v for v in tsine if isinstance(v, str) and tsine.count(v) > 1})
-                if bad:
-                    p.append(
-                        _problem(
-                            "future_known_exceptions",
-                            tsine,
-                            f"has entries that are not column names: {', '.join(map(repr, bad))}",
-                            "List header texts only",
-                        )
-                    )
-                if dupes:
-                    p.append(
-                        _problem(
-                            "future_known_exceptions",
-                            tsine,
-                            f"lists {', '.join(map(repr, dupes))} more than once",
-                            "List each column once",
-                        )
-                    )
-                if isinstance(self.target_column, str) and self.target_column in tsine:
-                    p.append(
-                        _problem(
-                            "future_known_exceptions",
-                            tsine,
-                            f"contains the target column {self.target_column!r}",
-                            "List only non-target columns; the target is never known in the forecast period",
-                        )
-                    )
-
-        tc = self.target_column
-        for name in ("time_column", "series_column"):
-            value = getattr(self, name)
-            if isinstance(value, str) and value and value == tc:
-                p.append(
-                    _problem(
-                        name,
-                        value,
-                        "is the same column as target_column (tc)",
-                        f"Point {name} at a different column than the one to predict",
-                    )
-                )
-        if isinstance(self.time_column, str) and self.time_column and self.time_column == self.series_column:
-            p.append(
-                _problem(
-                    "series_column",
-                    self.series_column,
-                    "is the same column as time_column (tsc)",
-                    "The series column tells series apart (e.g. a store ID); use another column or leave it unset",
-                )
-            )
-        return p
-
-    def _column_problems(self, columns: Sequence[str]) -> list[str]:
-        if isinstance(columns, (str, bytes)) or not isinstance(columns, Iterable):
-            return [f"columns = {columns!r} is not a list of header names. Pass the training file's header as a list."]
-        header = [str(c) for c in columns]
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]  # a UTF-8 BOM read as text
-        p: list[str] = []
-        if not MIN_COLUMNS <= len(header) <= MAX_COLUMNS:
-            p.append(
-                f"The training data has {len(header)} column(s); Prediction One needs {MIN_COLUMNS} – {MAX_COLUMNS} "
-                f"columns (the target plus at least one other). Add or remove columns before training."
-            )
-        checked: list[tuple[str, Any]] = [("target_column", self.target_column)]
-        if self.time_series is True:
-            checked += [("time_column", self.time_column), ("series_column", self.series_column)]
-            if isinstance(self.future_known_exceptions, list):
-                checked += [("future_known_exceptions", v) for v in self.future_known_exceptions]
-        known = set(header)
-        missing = [
-            f"{_label(name)} = {value!r}{_suggest(value, header)}"
-            for name, value in checked
-            if isinstance(value, str) and value.strip() and value not in known
-        ]
-        if missing:
-            p.append(
-                f"Column(s) not found in the training data header: {'; '.join(missing)}. "
-                f"Available columns ({len(header)}): {_show_columns(header)}. "
-                f"Use the header text exactly (case and spaces matter)."
-            )
-        return p
+        :param runtime: readable names of the options known only at run time (templates, XComs).
+            Every rule that reads one of them is left for :meth:`validate` after rendering; so a
+            literal binary classification without ``positive_value`` fails at parse time even when
+            ``target_column`` is a template.
+        :raises PredictionOneConfigError: if a rule among the known options is broken.
+        """
+        found = rules.problems(self.options(), skip=runtime)
+        if found:
+            raise PredictionOneConfigError(rules.join(found, "training configuration"))
 
     def validate_against_data(self, info: DataSetInfo) -> list[str]:
         """Check the configuration against the statistics of the uploaded training data (spec 4.3, 6).
 
-        Runs :meth:`validate` with the data's header first. Problems that would make training fail
-        raise; softer issues are returned as warnings. Checks whose statistics are missing from
-        ``info`` are skipped (the service's statistics fields are loosely documented).
-
-        Raises for: a target column that is not in the data or is listed as unusable
-        (``useless_column_list``); a row count outside 100 – 1,000,000 (20 – 10,000 in time-series
-        mode); a binary target whose listed values are not exactly two; a multi-class target with
-        fewer than three or more than 200 listed values; a ``positive_value`` that is not among the
-        listed target values; a regression target that has value names but no numeric summary.
+        Runs :meth:`validate` with the data's header first, then
+        :func:`.config_data.data_problems`: problems that would make training fail raise, softer
+        issues are returned as warnings.
 
         :param info: The Train Data Set Info response for the uploaded training file.
         :return: Warnings (human-readable sentences), e.g. about unusable non-target columns or
             missing target values.
-        :raises PredictionOneConfigError: for the problems above.
+        :raises PredictionOneConfigError: for what would make training fail.
         """
-        header = list(info.raw_column_names) or [c.name for c in info.columns]
+        header = list(info.raw_column_names) or [column.name for column in info.columns]
         self.validate(header or None)
-        problems: list[str] = []
-        warnings: list[str] = []
-        tc = str(self.target_column)
-        ptype = self.prediction_type
-
-        if self.is_time_series:
-            low, high, mode = MIN_TIME_SERIES_ROWS, MAX_TIME_SERIES_ROWS, "in time-series mode "
-        else:
-            low, high, mode = MIN_TRAINING_ROWS, MAX_TRAINING_ROWS, ""
-        if info.row_count < low:
-            problems.append(
-                f"The training data has {info.row_count} rows; Prediction One needs at least {low} rows {mode}"
-                f"to train. Add more rows."
-            )
-        elif info.row_count > high:
-            problems.append(
-                f"The training data has {info.row_count} rows; Prediction One accepts at most {high} rows {mode}"
-                f"for training. Sample or aggregate the data."
-            )
-
-        useless = list(info.useless_columns)
-        if tc in useless:
-            problems.append(
-                f"Training option {_label('target_column')} = {tc!r} is a column Prediction One judged unusable "
-                f"(useless_column_list), e.g. because it is constant, empty or an ID. Choose another target column "
-                f"or fix its values."
-            )
-
-        stats = info.column(tc)
-        if stats is None:
-            warnings.append(f"No statistics were returned for the target column {tc!r}; its values were not checked.")
-        else:
-            problems += self._target_problems(stats, info.row_count, warnings)
-
-        others = [c for c in useless if c != tc]
-        if others:
-            warnings.append(
-                f"Prediction One judged {len(others)} column(s) unusable and will not learn from them: "
-                f"{_show_columns(others)}."
-            )
-            for name in ("time_column", "series_column"):
-                value = getattr(self, name)
-                if self.is_time_series and value in others:
-                    warnings.append(
-                        f"Training option {_label(name)} = {value!r} is among the unusable columns; "
-                        f"time-series training may fail."
-                    )
-
-        if problems:
-            label = f"training data ({ptype.value if isinstance(ptype, PredictionType) else ptype} target {tc!r})"
-            raise PredictionOneConfigError(_join(problems, label))
-        return warnings
-
-    def _target_problems(self, stats: ColumnStatistics, row_count: int, warnings: list[str]) -> list[str]:
-        p: list[str] = []
-        tc = stats.name
-        names = _class_names(stats)
-        numeric = _numeric_summaries(stats)
-        shown = _show_columns(names)
-        ptype = self.prediction_type
-
-        if ptype is PredictionType.BINARY_CLASSIFICATION and names:
-            if len(names) != 2:
-                fix = (
-                    "Use prediction_type='multi_classification' for three or more classes"
-                    if len(names) > 2
-                    else "A binary target needs two different values; check the target column"
-                )
-                p.append(
-                    _problem(
-                        "prediction_type",
-                        ptype,
-                        f"needs exactly 2 distinct target values, but column {tc!r} shows {len(names)}: {shown}",
-                        fix,
-                    )
-                )
-            tv = self.positive_value
-            if isinstance(tv, str) and tv not in names:
-                near = [n for n in names if n.strip() == tv.strip() or _same_number(n, tv)]
-                if near:
-                    warnings.append(
-                        f"Training option {_label('positive_value')} = {tv!r} is not literally among the target "
-                        f"values {shown}, but matches {near[0]!r}; make sure it is written as in the file."
-                    )
-                else:
-                    p.append(
-                        _problem(
-                            "positive_value",
-                            tv,
-                            f"is not a value of the target column {tc!r} (values: {shown})",
-                            "Use one of those values, written exactly as in the file",
-                        )
-                    )
-        elif ptype is PredictionType.MULTI_CLASSIFICATION and names:
-            if len(names) < 3:
-                fix = (
-                    "Use prediction_type='binary_classification' (with positive_value) for two classes"
-                    if len(names) == 2
-                    else "Check the target column"
-                )
-                p.append(
-                    _problem(
-                        "prediction_type",
-                        ptype,
-                        f"needs at least 3 distinct target values, but column {tc!r} shows {len(names)}: {shown}",
-                        fix,
-                    )
-                )
-            elif len(names) > MAX_CLASSES:
-                p.append(
-                    _problem(
-                        "prediction_type",
-                        ptype,
-                        f"supports at most {MAX_CLASSES} classes, but column {tc!r} shows {len(names)}",
-                        "Group rare classes together, or use regression for a numeric target",
-                    )
-                )
-        elif ptype is PredictionType.REGRESSION:
-            if not numeric and names:
-                p.append(
-                    _problem(
-                        "prediction_type",
-                        ptype,
-                        f"needs a numeric target, but column {tc!r} has text values such as {_show_columns(names[:5])}",
-                        "Use a classification prediction_type, or choose a numeric target column",
-                    )
-                )
-            for summary in numeric[:1]:
-                low, high = summary.get("min_value"), summary.get("max_value")
-                if low is not None and low == high:
-                    warnings.append(
-                        f"The regression target {tc!r} has a single value ({low}); there is nothing to learn."
-                    )
-
-        if stats.missing_count > 0:
-            total = max(row_count, stats.missing_count, 1)
-            warnings.append(
-                f"The target column {tc!r} is empty in {stats.missing_count} of {total} rows "
-                f"({stats.missing_count / total:.0%}); rows without a target value cannot be learned from."
-            )
-        return p
+        return data_problems(self.options(), info)
 
     # ---------------------------------------------------------------------------- API form
 
@@ -844,7 +328,7 @@ class TrainConfig:
                 continue
             if name in _INT_OPTIONS and isinstance(value, float) and value.is_integer():
                 value = int(value)
-            elif name in _BOOL_OPTIONS and _is_int(value) and value in (0, 1):
+            elif name in _BOOL_OPTIONS and is_int(value) and value in (0, 1):
                 value = bool(value)
             elif name == "positive_value" and not isinstance(value, str) and not isinstance(value, bool):
                 value = str(value)
@@ -879,7 +363,7 @@ class TrainConfig:
                 continue
             if name in given_as:
                 raise PredictionOneConfigError(
-                    f"Training option {_label(name)} is given twice, as {given_as[name]!r} and as {key!r}. "
+                    f"Training option {label(name)} is given twice, as {given_as[name]!r} and as {key!r}. "
                     f"Keep only one of them."
                 )
             given_as[name] = key
@@ -899,23 +383,3 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some options changed (readable names), normalised like a new instance."""
         return dataclasses.replace(self, **changes)
-
-    def validate_known(self, runtime: Iterable[str]) -> None:
-        """:meth:`validate` for a DAG being parsed: check every rule that involves only options known now.
-
-        :param runtime: readable names of the options known only at run time (templates, XComs).
-            Each is replaced by a placeholder, and the problems that name one of them are left for
-            :meth:`validate` after rendering; so a literal binary classification without
-            ``positive_value`` fails at parse time even when ``target_column`` is a template.
-        :raises PredictionOneConfigError: if a rule among the known options is broken.
-        """
-        runtime = set(runtime)
-        known = self.replace(**{name: _RUNTIME_PLACEHOLDER for name in runtime if getattr(self, name) is not None})
-        labels = [_label(name) for name in runtime]
-        problems = [text for text in known._problems() if not any(label in text for label in labels)]
-        if problems:
-            raise PredictionOneConfigError(_join(problems, "training configuration"))
-
-
-def _bool_problem(name: str, value: Any) -> str:
-    return _problem(name, value, "is not a yes/no value", "Use True or False (the strings 'true'/'false' also work)")

@@ -36,6 +36,9 @@ PATH_RETRAIN_UPLOAD_URL = "/retrain_jobs/upload_url"
 PATH_RETRAIN_JOB = "/retrain_jobs/{retrain_job_id}"
 PATH_RETRAIN_UPDATE_MODEL = "/retrain_jobs/{retrain_job_id}/update_model"
 
+ENDPOINT_GET_API_KEY = "Get API Key"
+"""The manual's name of the one endpoint called with the secret key (spec 4.1)."""
+
 DEFAULT_PAGE_LIMIT = 30
 """Default ``limit`` of Get Model / Get Data Set (spec 4.6, 4.8)."""
 
@@ -160,6 +163,23 @@ def job_state(status: str | None, *, result_available: bool = False) -> JobState
     return JobState.RUNNING
 
 
+class JobKind(str, enum.Enum):
+    """Which kind of Prediction One job a task waits for."""
+
+    TRAIN = "train"
+    RETRAIN = "retrain"
+
+    @property
+    def label(self) -> str:
+        """The job's name in messages: ``training`` or ``retraining``."""
+        return "training" if self is JobKind.TRAIN else "retraining"
+
+    @property
+    def id_name(self) -> str:
+        """The name of the job's id: ``external_process_id`` or ``retrain_job_id``."""
+        return "external_process_id" if self is JobKind.TRAIN else "retrain_job_id"
+
+
 # --------------------------------------------------------------------------------------------
 # Prediction API (classifier) status (spec 4.11, 7.9)
 # --------------------------------------------------------------------------------------------
@@ -175,6 +195,20 @@ class ClassifierStatus(str, enum.Enum):
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     STOPPED = "stopped"
+
+
+class ClassifierTarget(str, enum.Enum):
+    """The state a wait for a prediction API ends in."""
+
+    RUNNING = "running"
+    """Status ``running`` with a non-null ``url``: ready for Inference (spec 1.2, 7.9)."""
+    STOPPED = "stopped"
+    """Status ``terminated`` / ``stopped`` (spec 7.9), or the prediction API no longer exists."""
+
+    @property
+    def label(self) -> str:
+        """The goal in messages: ``running`` or ``stopped``."""
+        return self.value
 
 
 CLASSIFIER_READY = frozenset({ClassifierStatus.RUNNING.value})
@@ -291,3 +325,15 @@ INFERENCE_IP_NOT_ALLOWED = ErrorSpec(
 
 def inference_not_running(status: str) -> ErrorSpec:
     return ErrorSpec(CODE_INFERENCE_UNAVAILABLE, ERROR_INFERENCE_UNAVAILABLE, inference_not_running_message(status))
+
+
+# --------------------------------------------------------------------------------------------
+# Deferred waits: the statuses of the one event a trigger fires
+# --------------------------------------------------------------------------------------------
+
+EVENT_SUCCESS = "success"
+EVENT_FAILED = "failed"
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_TIMEOUT, EVENT_ERROR})
+"""Every value of a trigger event's ``status``."""

@@ -1,9 +1,10 @@
-"""Exceptions of the Prediction One API layer.
+"""Every exception of the provider, in one module.
 
-Every documented ``message`` (spec 3, 4.14) maps to one class. Each exception's text says what
-went wrong and what to do, and carries the HTTP status, ``code``, ``error`` and ``message``.
-Error bodies that are not the documented JSON (an HTML page, an empty body) still give a clear
-error with the status and a short excerpt. No exception text ever contains a key.
+Each case that code decides on has its own class, so no caller looks at message text or class
+names. Every documented ``message`` of the service (spec 3, 4.14) maps to one class; an error
+answer without a documented message is an :class:`UndocumentedApiError` (or a :class:`ServerError`
+/ :class:`RateLimitedError` by its status). Each exception's text says what went wrong and what to
+do; no exception text ever contains a key.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from airflow_provider_predictionone.api import contract as c
 
 
 class PredictionOneError(Exception):
-    """Base class of every error raised by this provider's API layer."""
+    """Base class of every error raised by this provider."""
 
 
 class PredictionOneConfigError(PredictionOneError, ValueError):
@@ -36,16 +37,52 @@ class UnknownIdError(PredictionOneError):
     """An id the user gave is not listed by the service (checked before anything was changed)."""
 
 
+class ModelNotFoundError(PredictionOneError):
+    """No model with the name a training was started under is listed (yet) by Get Model (spec 7.4)."""
+
+
+class ResponseFormatError(ValueError):
+    """A 2xx response whose body does not have the documented shape (becomes UnexpectedResponseError)."""
+
+
 class PredictionOneTransportError(PredictionOneError):
-    """The service could not be reached, or did not answer in time, after all retries."""
+    """The service could not be reached, or did not answer in time.
+
+    :param text: what happened.
+    :param sent: whether the request may have reached the service (only a failure to connect
+        proves it did not); a request that creates something is repeated only when it was not.
+    :param attempts: how many attempts were made (set when the retries gave up).
+    """
+
+    def __init__(self, text: str, *, sent: bool = True, attempts: int = 1) -> None:
+        super().__init__(text)
+        self.sent = sent
+        self.attempts = attempts
+
+    def with_advice(self, advice: str) -> PredictionOneTransportError:
+        """The same failure with ``advice`` appended to its text (what a retry of the task will do)."""
+        return type(self)(f"{self} {advice}", sent=self.sent, attempts=self.attempts)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_transport, (type(self), str(self), self.sent, self.attempts))
+
+
+def _rebuild_transport(cls: type[PredictionOneTransportError], *args: Any) -> PredictionOneTransportError:
+    text, sent, attempts = args
+    return cls(text, sent=sent, attempts=attempts)
+
+
+class PredictionOneDownloadError(PredictionOneTransportError):
+    """A download from a result URL failed after all retries (no answer, or a dropped one)."""
 
 
 class PredictionOneUploadError(PredictionOneError):
     """An upload to a pre-issued upload URL failed after all retries."""
 
 
-class PredictionOneDownloadError(PredictionOneTransportError):
-    """A download from a result URL failed after all retries (no answer, or a dropped one)."""
+class UploadIntegrityError(PredictionOneUploadError):
+    """The service received other bytes than were sent (size or MD5 differ): a job fed with them
+    is never used. Retried from the start like any failed upload."""
 
 
 class JobFailedError(PredictionOneError):
@@ -56,9 +93,54 @@ class JobFailedError(PredictionOneError):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_job, (type(self), str(self), self.status, self.message))
+
+
+def _rebuild_job(cls: type[JobFailedError], *args: Any) -> JobFailedError:
+    text, status, message = args
+    return cls(text, status=status, message=message)
+
 
 class JobTimeoutError(PredictionOneError):
     """A wait for a job or a prediction API ran past its timeout."""
+
+
+class PredictionApiFailedError(JobFailedError):
+    """A prediction API ended in the ``failed`` status, or vanished while it was expected to run.
+
+    ``status`` is the raw classifier status (``None`` when it no longer exists).
+    """
+
+
+class PredictionApiNotFoundError(PredictionOneError):
+    """No prediction API with the given ``classifier_id`` exists (Get Classifier does not list it)."""
+
+    @classmethod
+    def for_id(cls, classifier_id: str) -> PredictionApiNotFoundError:
+        """The error for ``classifier_id``: every caller says the same."""
+        return cls(
+            f"Prediction One has no prediction API {classifier_id!r} (Get Classifier does not list it; it may have "
+            "been deleted). Check the classifier_id in the Prediction One web app, or the XCom it came from."
+        )
+
+
+class BatchRejectedRowsError(PredictionOneError):
+    """More rows were rejected than ``max_rejected_fraction`` allows. Raised after every output
+    file was written; :attr:`result` describes the batch (a ``BatchPredictionResult``)."""
+
+    def __init__(self, text: str, result: Any = None) -> None:
+        super().__init__(text)
+        self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.result))
+
+
+class BatchServiceDownError(PredictionOneError):
+    """``max_consecutive_errors`` rows in a row failed with a transient error after the client's
+    retries: the prediction API looks down, so the batch stopped (no output file was written).
+    The last transient error is the ``__cause__``."""
 
 
 class PredictionOneAPIError(PredictionOneError):
@@ -70,6 +152,9 @@ class PredictionOneAPIError(PredictionOneError):
     :param error: the symbolic ``error`` from the body, if any.
     :param message: the ``message`` from the body, if any.
     :param excerpt: a short excerpt of a body that was not the documented JSON.
+    :param endpoint: the manual's name of the endpoint (``"Get API Key"``), which picks the hint.
+    :param credential: the kind of API key the request was sent with (``None``: the secret key).
+    :param retry_after: the answer's ``Retry-After`` header, if any.
     """
 
     hint = "Check the request against the Prediction One API manual; if it persists, contact Sony support."
@@ -84,6 +169,9 @@ class PredictionOneAPIError(PredictionOneError):
         error: str | None = None,
         message: str | None = None,
         excerpt: str | None = None,
+        endpoint: str | None = None,
+        credential: c.CredentialType | None = None,
+        retry_after: str | None = None,
     ) -> None:
         self.operation = operation
         self.status_code = status_code
@@ -91,11 +179,14 @@ class PredictionOneAPIError(PredictionOneError):
         self.error = error
         self.message = message
         self.excerpt = excerpt
+        self.endpoint = endpoint
+        self.credential = credential
+        self.retry_after = retry_after
         self.hint = self._hint()
         super().__init__(self._render())
 
     def _hint(self) -> str:
-        """What to do about this error; subclasses refine it by operation and message."""
+        """What to do about this error; subclasses refine it by endpoint and message."""
         return type(self).hint
 
     def _render(self) -> str:
@@ -111,23 +202,16 @@ class PredictionOneAPIError(PredictionOneError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the exception picklable (Airflow serialises exceptions across processes).
-        return (
-            _rebuild,
-            (type(self), self.operation, self.status_code, self.code, self.error, self.message, self.excerpt),
-        )
+        fields = ("code", "error", "message", "excerpt", "endpoint", "credential", "retry_after")
+        return (_rebuild, (type(self), self.operation, self.status_code, {f: getattr(self, f) for f in fields}))
 
 
-def _rebuild(cls: type[PredictionOneAPIError], *args: Any) -> PredictionOneAPIError:
-    operation, status_code, code, error, message, excerpt = args
-    return cls(operation, status_code, code=code, error=error, message=message, excerpt=excerpt)
+def _rebuild(cls: type[PredictionOneAPIError], operation: str, status: int, fields: dict[str, Any]) -> Any:
+    return cls(operation, status, **fields)
 
 
-def _is_get_api_key(operation: str) -> bool:
-    return operation.startswith("Get API Key")
-
-
-def _is_retrain(operation: str) -> bool:
-    return operation.startswith("Retrain ")
+class UndocumentedApiError(PredictionOneAPIError):
+    """An error answer (4xx) whose message the manual does not document, or without a JSON body."""
 
 
 _NEW_SECRET_KEY = (
@@ -145,9 +229,9 @@ class InvalidCredentialsError(PredictionOneAPIError):
     )
 
     def _hint(self) -> str:
-        if _is_get_api_key(self.operation):
+        if self.endpoint == c.ENDPOINT_GET_API_KEY:
             return "The connection's secret key was not accepted (wrong, revoked or inactive): " + _NEW_SECRET_KEY + "."
-        if self.message == c.MSG_NOT_FOUND_CREDENTIAL and _is_retrain(self.operation):
+        if self.message == c.MSG_NOT_FOUND_CREDENTIAL and self.credential is c.CredentialType.RETRAIN:
             return (
                 "The retrain API key was refused for this request: a retrain key is bound to one model_id, and "
                 "this retraining job belongs to another model. Pass the model_id the retrain_job_id was started "
@@ -157,6 +241,11 @@ class InvalidCredentialsError(PredictionOneAPIError):
             "The derived API key was not accepted even after it was re-issued once. Re-run the task; if it "
             "fails again, " + _NEW_SECRET_KEY + "."
         )
+
+
+class StaleApiKeyError(InvalidCredentialsError):
+    """A derived API key was refused (it expired early or was revoked): the client forgets it and
+    repeats the request once, at once, with a newly issued key."""
 
 
 class UserDeletedError(PredictionOneAPIError):
@@ -221,7 +310,7 @@ class ResultArchiveError(UnexpectedResponseError):
     )
 
 
-class DownloadRejectedError(PredictionOneAPIError):
+class DownloadRejectedError(UndocumentedApiError):
     """The server refused a download from a result URL (an HTTP error answer)."""
 
     hint = (
@@ -299,12 +388,20 @@ _EXCERPT_CHARS = 200
 
 
 def error_from_response(
-    operation: str, status_code: int, body: bytes, *, inference: bool = False
+    operation: str,
+    status_code: int,
+    body: bytes,
+    *,
+    inference: bool = False,
+    undocumented: type[PredictionOneAPIError] = UndocumentedApiError,
+    **context: Any,
 ) -> PredictionOneAPIError:
     """Build the specific exception for an error response (spec 7.10).
 
-    The body is parsed as JSON when possible and matched on its ``message``; anything else gives a
-    generic error carrying the status and a short excerpt of the body.
+    The body is parsed as JSON when possible and matched on its documented ``message``; anything
+    else gives, by status, a :class:`RateLimitedError`, a :class:`ServerError`, an
+    :class:`InferenceError` (Inference) or ``undocumented``, carrying the status and a short
+    excerpt of the body. ``context`` (``endpoint``, ``credential``, ``retry_after``) is kept on it.
     """
     parsed: Any = None
     if body:
@@ -320,15 +417,17 @@ def error_from_response(
         if cls is None and message and message.startswith(c.MSG_INFERENCE_NOT_RUNNING_PREFIX):
             cls = PredictionApiNotRunningError
         if cls is None:
-            cls = _by_status(status_code, inference)
-        return cls(operation, status_code, code=code, error=error, message=message)
+            cls = _by_status(status_code, inference, undocumented)
+        return cls(operation, status_code, code=code, error=error, message=message, **context)
     excerpt = body[:_EXCERPT_CHARS].decode("utf-8", errors="replace").strip() if body else ""
-    return _by_status(status_code, inference)(operation, status_code, excerpt=excerpt)
+    return _by_status(status_code, inference, undocumented)(operation, status_code, excerpt=excerpt, **context)
 
 
-def _by_status(status_code: int, inference: bool) -> type[PredictionOneAPIError]:
+def _by_status(
+    status_code: int, inference: bool, undocumented: type[PredictionOneAPIError]
+) -> type[PredictionOneAPIError]:
     if status_code == 429:
         return RateLimitedError
     if status_code >= 500:
         return ServerError
-    return InferenceError if inference else PredictionOneAPIError
+    return InferenceError if inference else undocumented

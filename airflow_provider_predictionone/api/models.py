@@ -8,9 +8,6 @@ never prints them.
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,16 +17,16 @@ from airflow_provider_predictionone.api.contract import (
     CLASSIFIER_FAILED,
     CLASSIFIER_READY,
     CLASSIFIER_STOPPED,
+    SUCCESS_STATUSES,
+    ClassifierTarget,
+    JobKind,
     JobState,
     job_state,
 )
-from airflow_provider_predictionone.api.errors import ResultArchiveError
+from airflow_provider_predictionone.api.errors import ResponseFormatError
+from airflow_provider_predictionone.api.ip_rules import ALLOW_ALL, IpRule
 
-_EXCERPT_BYTES = 64
-
-
-class ResponseFormatError(ValueError):
-    """A 2xx response whose body does not have the documented shape."""
+__all__ = ["ALLOW_ALL", "IpRule"]  # defined with the rules' checks; listed here with the other responses
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -166,6 +163,18 @@ class DataSetInfo:
         return next((c for c in self.columns if c.name == name), None)
 
 
+def describe_job_status(kind: JobKind, job_id: str, status: str | None, state: JobState, message: str | None) -> str:
+    """One log line for a job status: the raw value, how it was read (spec 7.2), the service's message."""
+    if state is JobState.RUNNING:
+        reading = "still running (not a documented value)"
+    elif state is JobState.SUCCEEDED and (status or "").strip().lower() not in SUCCESS_STATUSES:
+        reading = "succeeded (not a documented value, but the result is available)"
+    else:
+        reading = state.value
+    line = f"Prediction One {kind.label} job {job_id}: status {status!r}: {reading}"
+    return line + (f"; message: {message}" if message else "")
+
+
 @dataclass(frozen=True)
 class TrainStatus:
     """Train Status Check response (spec 4.5), classified with :func:`contract.job_state`."""
@@ -180,6 +189,15 @@ class TrainStatus:
     @property
     def state(self) -> JobState:
         return job_state(self.status, result_available=bool(self.result_url))
+
+    @property
+    def result_location(self) -> str | None:
+        """Where the result archive can be downloaded (``result_url``)."""
+        return self.result_url
+
+    def describe(self) -> str:
+        """One log line: status, how it was read, message."""
+        return describe_job_status(JobKind.TRAIN, self.external_process_id, self.status, self.state, self.message)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], external_process_id: str) -> TrainStatus:
@@ -288,26 +306,6 @@ class DataSetPage:
 
 
 @dataclass(frozen=True)
-class IpRule:
-    """An IP access rule of a prediction API (spec 4.10)."""
-
-    source: str
-    order: str
-    priority: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "order": self.order, "priority": self.priority}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> IpRule:
-        return cls(str(data.get("source")), str(data.get("order")), int(data.get("priority") or 0))
-
-
-ALLOW_ALL = (IpRule("0.0.0.0/0", "allow", 0),)
-"""The default rule set: every caller may use the prediction API."""
-
-
-@dataclass(frozen=True)
 class CreatedClassifier:
     """Create Classifier response (spec 4.10). ``api_key`` is the inference key: a secret."""
 
@@ -354,6 +352,37 @@ class Classifier:
     def is_failed(self) -> bool:
         return self.status in CLASSIFIER_FAILED
 
+    def outcome(self, target: ClassifierTarget) -> JobState:
+        """This prediction API against the goal of a wait (spec 7.9): ``SUCCEEDED`` when running with a
+        url (goal ``running``) or ``terminated`` / ``stopped`` (goal ``stopped``), ``FAILED`` when
+        ``failed``, else ``RUNNING`` (building, updating, terminating, undocumented values, or stopped
+        while waiting to run: the status may lag a ``PATCH``)."""
+        if self.is_failed:
+            return JobState.FAILED
+        reached = self.is_ready if target is ClassifierTarget.RUNNING else self.is_stopped
+        return JobState.SUCCEEDED if reached else JobState.RUNNING
+
+    def describe(self) -> str:
+        """One log line for its state (never its key)."""
+        url = "set" if self.url else "not set yet"
+        return (
+            f"Prediction One prediction API {self.classifier_id}: status {self.status!r}, active {self.active}, "
+            f"url {url}"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-safe dict for XCom, without the inference key."""
+        return {
+            "classifier_id": self.classifier_id,
+            "model_id": self.model_id,
+            "url": self.url,
+            "version": self.version,
+            "status": self.status,
+            "active": self.active,
+            "is_editable": self.is_editable,
+            "rules": [rule.to_json() for rule in self.rules],
+        }
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Classifier:
         where = "Get Classifier"
@@ -372,6 +401,14 @@ class Classifier:
             create_datetime=data.get("create_datetime") or data.get("created_datetime"),
             update_datetime=data.get("update_datetime") or data.get("updated_datetime"),
         )
+
+
+def classifier_outcome(classifier: Classifier | None, target: ClassifierTarget) -> JobState:
+    """:meth:`Classifier.outcome`, where a prediction API that is no longer listed has stopped (goal
+    ``stopped``) or failed (goal ``running``)."""
+    if classifier is None:
+        return JobState.SUCCEEDED if target is ClassifierTarget.STOPPED else JobState.FAILED
+    return classifier.outcome(target)
 
 
 @dataclass(frozen=True)
@@ -404,6 +441,15 @@ class RetrainStatus:
     def state(self) -> JobState:
         return job_state(self.status, result_available=bool(self.download_url))
 
+    @property
+    def result_location(self) -> str | None:
+        """Where the result archive can be downloaded (``download_url``)."""
+        return self.download_url
+
+    def describe(self) -> str:
+        """One log line: status, how it was read, message."""
+        return describe_job_status(JobKind.RETRAIN, self.retrain_job_id, self.status, self.state, self.message)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any], retrain_job_id: str) -> RetrainStatus:
         metadata = data.get("metadata") or {} if isinstance(data, Mapping) else {}
@@ -430,64 +476,3 @@ class InferenceResult:
     @property
     def reasons_csv(self) -> str | None:
         return self.outputs.get("prediction_analysis.csv")
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """What the training / retraining result archive holds (spec 7.20: inspect, don't assume).
-
-    ``metrics`` is read from the first CSV whose name contains ``metric`` when it has two columns
-    (name, value) or one header row of metric names and one row of values; numbers become floats.
-    """
-
-    file_names: list[str]
-    metrics: dict[str, float | str]
-
-    @classmethod
-    def from_zip_bytes(
-        cls, payload: bytes, *, operation: str = "download of the result archive", status_code: int = 200
-    ) -> TrainingResult:
-        """Read a result archive.
-
-        :param payload: the downloaded bytes.
-        :param operation: what produced them, for the error message.
-        :param status_code: the HTTP status they came with, for the error message.
-        :raises ResultArchiveError: the bytes are not a readable zip archive.
-        """
-        try:
-            return cls._from_zip(payload)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-            excerpt = payload[:_EXCERPT_BYTES].decode("utf-8", errors="replace").strip()
-            raise ResultArchiveError(
-                operation, status_code, excerpt=f"{excerpt} ({len(payload)} bytes; {exc})"
-            ) from exc
-
-    @classmethod
-    def _from_zip(cls, payload: bytes) -> TrainingResult:
-        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-            names = archive.namelist()
-            metrics: dict[str, float | str] = {}
-            metric_files = [n for n in names if "metric" in n.lower() and n.lower().endswith(".csv")]
-            if metric_files:
-                text = archive.read(metric_files[0]).decode("utf-8-sig", errors="replace")
-                metrics = _parse_metrics_csv(text)
-        return cls(file_names=names, metrics=metrics)
-
-
-def _number_or_text(value: str) -> float | str:
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
-def _parse_metrics_csv(text: str) -> dict[str, float | str]:
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if not rows:
-        return {}
-    header = [h.strip().lower() for h in rows[0]]
-    if len(header) == 2 and header[0] in {"metric", "name", "metric_name", "指標"}:
-        return {row[0]: _number_or_text(row[1]) for row in rows[1:] if len(row) >= 2}
-    if len(rows) >= 2:
-        return {name: _number_or_text(value) for name, value in zip(rows[0], rows[1], strict=False)}
-    return {}

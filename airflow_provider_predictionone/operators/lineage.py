@@ -54,7 +54,7 @@ class PredictionOneLineageMixin:
         """A Prediction One object (``kind`` = ``datasets`` or ``models``) of this connection."""
         if identifier is None or str(identifier).strip() == "":
             return None
-        base_url = self.hook.settings.host  # type: ignore[attr-defined]
+        base_url = self.hook.settings.service_url  # type: ignore[attr-defined]
         return service_namespace(base_url), f"{kind}/{identifier}"
 
     def lineage_refs(self, task_instance: Any) -> tuple[list[LineageRef | None], list[LineageRef | None]]:

@@ -14,50 +14,26 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_predictionone.api.contract import JobState
-from airflow_provider_predictionone.api.errors import JobTimeoutError, connection_not_found
-from airflow_provider_predictionone.compat import (
-    AirflowSensorTimeout,
-    BaseSensorOperator,
-    default_deferrable,
-    lazy_getattr,
-)
-from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator
+
+from airflow_provider_predictionone import arguments
+from airflow_provider_predictionone.api.contract import JobKind, JobState
+from airflow_provider_predictionone.api.errors import JobTimeoutError
+from airflow_provider_predictionone.compat import default_deferrable
+from airflow_provider_predictionone.hooks.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
     from airflow_provider_predictionone.api.models import RetrainStatus, TrainStatus
-    from airflow_provider_predictionone.compat import Context
-    from airflow_provider_predictionone.triggers.predictionone import JobKind
-
-# The job trigger's module (and with it Airflow's trigger base classes, ~9 ms of pydantic models)
-# is imported when a sensor first runs, not when a DAG file imports the sensors. These names stay
-# importable from here (module ``__getattr__``, PEP 562).
-_TRIGGERS = "airflow_provider_predictionone.triggers.predictionone"
-_DEFERRED = ("JobKind", "PredictionOneJobTrigger", "check_job", "job_event_result", "normalize_job")
-
-
-__getattr__ = lazy_getattr(globals(), {name: ((_TRIGGERS, name),) for name in _DEFERRED})
-
-
-class _Kind:
-    """A sensor class's ``kind``: the :class:`JobKind` member named ``value``, looked up on first
-    access (on the class or an instance), so that defining the sensors needs no trigger import."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __get__(self, instance: object, owner: type | None = None) -> JobKind:
-        from airflow_provider_predictionone.triggers.predictionone import JobKind
-
-        return JobKind(self.value)
-
+    from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 
 MODEL_ID_XCOM_KEY = "model_id"
 """XCom key under which :class:`PredictionOneRetrainSensor` pushes the retrained model's id."""
 
 
 class _PredictionOneJobSensor(BaseSensorOperator):
-    """What both job sensors share: poke with :func:`check_job`, defer to the shared trigger."""
+    """What both job sensors share: poke with the hook's ``check_job``, defer to the job trigger."""
 
     kind: JobKind
     ui_color = "#e6f0ff"
@@ -65,7 +41,7 @@ class _PredictionOneJobSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        predictionone_conn_id: str = PredictionOneHook.default_conn_name,
+        predictionone_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -82,14 +58,14 @@ class _PredictionOneJobSensor(BaseSensorOperator):
 
     def _job(self) -> tuple[str, int | None]:
         """The rendered job id and model id, checked (templated values may arrive as strings)."""
-        from airflow_provider_predictionone.triggers.predictionone import normalize_job
-
-        _kind, job_id, model_id = normalize_job(self.kind, self._job_id(), self._model_id())
+        _kind, job_id, model_id = arguments.job(self.kind, self._job_id(), self._model_id())
         return job_id, model_id
 
     @cached_property
     def hook(self) -> PredictionOneHook:
         """The hook; created on first use, never in the constructor."""
+        from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+
         return PredictionOneHook(self.predictionone_conn_id)
 
     def poke(self, context: Context) -> bool:
@@ -98,16 +74,8 @@ class _PredictionOneJobSensor(BaseSensorOperator):
         :return: ``True`` when the job finished successfully, ``False`` while it is running.
         :raises JobFailedError: the job failed; the text carries the service's message.
         """
-        from airflow_provider_predictionone.triggers.predictionone import check_job
-
         job_id, model_id = self._job()
-        try:
-            client = self.hook.get_conn()
-        except Exception as exc:
-            if type(exc).__name__ != "AirflowNotFoundException":  # the class moved between Airflow versions
-                raise
-            raise connection_not_found(self.predictionone_conn_id) from exc
-        status = check_job(client, self.kind, job_id, model_id)
+        status = self.hook.check_job(self.kind, job_id, model_id)
         if status.state is not JobState.SUCCEEDED:
             return False
         self._on_success(context, status)
@@ -149,7 +117,7 @@ class _PredictionOneJobSensor(BaseSensorOperator):
         :raises JobFailedError: the job failed.
         :raises PredictionOneError: the trigger could not check the job, or the event is malformed.
         """
-        from airflow_provider_predictionone.triggers.predictionone import job_event_result
+        from airflow_provider_predictionone.events import job_event_result
 
         job_id, _model_id = self._job()
         try:
@@ -177,14 +145,14 @@ class PredictionOneTrainingSensor(_PredictionOneJobSensor):
         ``timeout`` the overall deadline in every mode.
     """
 
-    kind = _Kind("train")
+    kind = JobKind.TRAIN
     template_fields: Sequence[str] = ("external_process_id", "predictionone_conn_id")
 
     def __init__(
         self,
         *,
         external_process_id: str,
-        predictionone_conn_id: str = PredictionOneHook.default_conn_name,
+        predictionone_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -209,7 +177,7 @@ class PredictionOneRetrainSensor(_PredictionOneJobSensor):
         ``timeout`` the overall deadline in every mode.
     """
 
-    kind = _Kind("retrain")
+    kind = JobKind.RETRAIN
     template_fields: Sequence[str] = ("retrain_job_id", "model_id", "predictionone_conn_id")
 
     def __init__(
@@ -217,7 +185,7 @@ class PredictionOneRetrainSensor(_PredictionOneJobSensor):
         *,
         retrain_job_id: str,
         model_id: int | str,
-        predictionone_conn_id: str = PredictionOneHook.default_conn_name,
+        predictionone_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:

@@ -15,18 +15,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_predictionone.api.batch import (
-    MAX_LOGGED_MESSAGE_CHARS,
-    MAX_LOGGED_REJECTS,
-    BatchPredictionResult,
-    BatchPredictor,
-    BatchRejectedRowsError,
-    BatchServiceDownError,
-    TokenBucket,
-    predict_csv,
-)
+from airflow_provider_predictionone.api.batch import BatchPredictor, predict_csv
+from airflow_provider_predictionone.api.batch_io import BatchPredictionResult
+from airflow_provider_predictionone.api.batch_report import MAX_LOGGED_MESSAGE_CHARS, MAX_LOGGED_REJECTS
+from airflow_provider_predictionone.api.batch_rows import TokenBucket
 from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.errors import (
+    BatchRejectedRowsError,
+    BatchServiceDownError,
     InferenceBadRequestError,
     InferenceError,
     InferenceInvalidApiKeyError,
@@ -40,13 +36,14 @@ from tests.triggers.job_fixtures import (
     customers_csv,
     deployed_model,
     p1_client,
+    p1_hook,
     start_training,
     wait_until,
     write_customers_csv,
 )
 
 # Fixtures of job_fixtures must live in this module's namespace for pytest to find them.
-__all__ = ["customers_csv", "deployed_model", "p1_client", "start_training"]
+__all__ = ["customers_csv", "deployed_model", "p1_client", "p1_hook", "start_training"]
 
 HEADER = ["年齢", "性別", "年収", "地域"]
 
@@ -94,7 +91,8 @@ def no_part_files(folder: Path) -> bool:
 class FakeClient:
     """An ``inference`` that parses the one-row CSV and answers with ``respond(id, values)``.
 
-    The first column of the input is an id. Counts calls and the peak of concurrent calls.
+    The first column of the input is an id. Counts calls and the peak of concurrent calls, and
+    records the connections the batch asked the client to keep open.
     """
 
     def __init__(self, respond: Callable[[int, list[str]], InferenceResult] | None = None) -> None:
@@ -104,6 +102,10 @@ class FakeClient:
         self.peak = 0
         self.lock = threading.Lock()
         self.texts: list[str] = []
+        self.reserved: list[int] = []
+
+    def reserve_connections(self, connections: int) -> None:
+        self.reserved.append(connections)
 
     def inference(self, url: str, api_key: str, csv_text: str, **flags: Any) -> InferenceResult:
         rows = list(csv.reader(io.StringIO(csv_text, newline="")))
@@ -172,8 +174,10 @@ def test_every_row_is_predicted_in_input_order(
         assert table[0][1:] == header and table[number][1:] == expected
     assert read_csv(result.rejects_path) == [["input_row", "error", "message", *HEADER]]
     assert no_part_files(output.parent)
-    if concurrency > 1:
-        assert p1_client.session.get_adapter("http://")._pool_maxsize >= concurrency  # type: ignore[attr-defined]
+    # the client kept a connection per worker: none was opened and then thrown away for lack of room
+    pool = p1_client.transport.session.get_adapter(prediction_api.url).poolmanager
+    assert pool.connection_pool_kw.get("maxsize", 1) >= concurrency
+    assert "Connection pool is full" not in caplog.text
     assert prediction_api.api_key not in caplog.text
     assert "Batch prediction of 'score.csv' done" in caplog.text
 
@@ -276,16 +280,25 @@ def test_a_prediction_api_stopped_mid_batch_stops_the_batch(
     calls = 0
 
     class StopsTheApi:
+        def reserve_connections(self, connections: int) -> None:
+            p1_client.reserve_connections(connections)
+
         def inference(self, *args: Any, **kwargs: Any) -> InferenceResult:
             nonlocal calls
             calls += 1
             if calls == 10:
-                p1_client.update_classifier(prediction_api.classifier_id, active=False)
+                p1_client.update_classifier(prediction_api.classifier_id, rules=None, active=False, is_editable=None)
             return p1_client.inference(*args, **kwargs)
 
     before = emulator.request_count("POST", "inference")
-    with pytest.raises(PredictionApiNotRunningError, match=r"stopped after 9 row\(s\) were done"):
-        predict_csv(StopsTheApi(), prediction_api.url, prediction_api.api_key, source, output, concurrency=1)
+    predictor = BatchPredictor(StopsTheApi(), prediction_api.url, prediction_api.api_key, source, output, concurrency=1)
+    with pytest.raises(PredictionApiNotRunningError, match=r"stopped after \d+ row\(s\) were done") as failed:
+        predictor.run()
+    # Rows 1-9 were predicted; those still waiting in the window to be written when row 10 failed
+    # (how many depends on the threads' timing) are not counted, nothing is written after the error.
+    done = failed.value.rows_done  # type: ignore[attr-defined]
+    assert 9 - (predictor.window - 1) <= done <= 9
+    assert f"stopped after {done} row(s) were done ({done} predicted, 0 rejected" in str(failed.value)
     assert emulator.request_count("POST", "inference") - before == 10
     assert not output.exists() and not Path(f"{output}.rejects.csv").exists() and no_part_files(tmp_path)
 
@@ -303,7 +316,7 @@ def test_a_wrong_api_key_writes_nothing(
     output = tmp_path / "predictions.csv"
     reasons = tmp_path / "reasons.csv"
     predictor = BatchPredictor(
-        p1_client, prediction_api.url, "wrong-key", source, output, reasons_path=reasons, concurrency=8
+        p1_client, prediction_api.url, "wrong-key", source, output, reasons_file=reasons, concurrency=8
     )
     before = emulator.request_count("POST", "inference")
     with pytest.raises(InferenceInvalidApiKeyError, match=r"stopped after 0 row\(s\)") as failed:
@@ -349,7 +362,7 @@ def test_reasons_are_written_in_input_order(
         prediction_api.api_key,
         source,
         tmp_path / "predictions.csv",
-        reasons_path=reasons,
+        reasons_file=reasons,
         concurrency=8,
     )
     assert result.reasons_path == reasons
@@ -399,7 +412,7 @@ def test_the_window_bounds_rows_in_flight_and_waiting(tmp_path: Path) -> None:
         worker.join(10)
     result: BatchPredictionResult = outcome["result"]
     assert result.rows_predicted == 500 and fake.calls == 500
-    assert fake.peak <= 4
+    assert fake.peak <= 4 and fake.reserved == [4]  # one connection kept per worker
     assert [int(line[0]) for line in read_csv(tmp_path / "out.csv")[1:]] == list(range(1, 501))
     assert read_csv(tmp_path / "out.csv")[0] == ["input_row", "id", "score"]
 
@@ -427,7 +440,7 @@ def test_odd_responses_and_persistent_transient_errors_become_rejected_rows(tmp_
         "key",
         write_ids(tmp_path / "in.csv", 8),
         tmp_path / "out.csv",
-        rejects_path=tmp_path / "bad.csv",
+        rejects_file=tmp_path / "bad.csv",
         max_rejected_fraction=1.0,
     )
     assert (result.rows_predicted, result.rows_rejected) == (2, 6)
@@ -578,7 +591,7 @@ def test_every_request_holds_the_header_and_exactly_one_row(tmp_path: Path) -> N
 def test_an_input_without_data_rows_gives_header_only_files(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("id,x\n", encoding="utf-8")
-    result = predict_csv(FakeClient(), FAKE_URL, "key", source, tmp_path / "out.csv", reasons_path=tmp_path / "r.csv")
+    result = predict_csv(FakeClient(), FAKE_URL, "key", source, tmp_path / "out.csv", reasons_file=tmp_path / "r.csv")
     assert (result.rows_total, result.rejected_fraction) == (0, 0.0)
     assert read_csv(tmp_path / "out.csv") == [["input_row"]] and read_csv(tmp_path / "r.csv") == [["input_row"]]
 
@@ -592,28 +605,28 @@ def test_inputs_are_checked_before_any_request(tmp_path: Path) -> None:
     sjis = tmp_path / "sjis.csv"
     sjis.write_bytes("年齢,購入\n1,はい\n".encode("shift_jis"))
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"input_path": tmp_path / "missing.csv"}, "does not exist"),
-        ({"input_path": empty}, "is empty"),
-        ({"input_path": sjis}, "not UTF-8"),
-        ({"concurrency": 0}, "concurrency must be"),
-        ({"concurrency": 257}, "concurrency must be"),
-        ({"requests_per_second": 0}, "requests_per_second must be"),
-        ({"requests_per_second": -1.5}, "requests_per_second must be"),
-        ({"max_rejected_fraction": -0.1}, "max_rejected_fraction must be"),
-        ({"max_rejected_fraction": 1.5}, "max_rejected_fraction must be"),
-        ({"progress_interval": 0}, "progress_interval must be"),
-        ({"max_consecutive_errors": 0}, "max_consecutive_errors must be a whole number of rows, 1 or more, got 0"),
-        ({"max_consecutive_errors": True}, "max_consecutive_errors must be"),
-        ({"max_consecutive_errors": 2.5}, "max_consecutive_errors must be"),
-        ({"output_path": good}, "is the input file"),
-        ({"rejects_path": out}, "are the same file"),
-        ({"pivot_column": "nope"}, "not a column of input_path"),
+        ({"input_file": tmp_path / "missing.csv"}, "does not exist"),
+        ({"input_file": empty}, "is empty"),
+        ({"input_file": sjis}, "not UTF-8"),
+        ({"concurrency": 0}, "concurrency=0 must be"),
+        ({"concurrency": 257}, "concurrency=257 must be"),
+        ({"requests_per_second": 0}, "requests_per_second=0 must be"),
+        ({"requests_per_second": -1.5}, "requests_per_second=-1.5 must be"),
+        ({"max_rejected_fraction": -0.1}, "max_rejected_fraction=-0.1 must be"),
+        ({"max_rejected_fraction": 1.5}, "max_rejected_fraction=1.5 must be"),
+        ({"progress_interval": 0}, "progress_interval=0 must be"),
+        ({"max_consecutive_errors": 0}, r"max_consecutive_errors=0 must be a whole number of rows, 1 or more \("),
+        ({"max_consecutive_errors": True}, "max_consecutive_errors=True must be"),
+        ({"max_consecutive_errors": 2.5}, "max_consecutive_errors=2.5 must be"),
+        ({"output_file": good}, "is the input file"),
+        ({"rejects_file": out}, "are the same file"),
+        ({"pivot_column": "nope"}, "not a column of input_file"),
         ({"url": "http://user-api.example.com/inference"}, "plain http://"),
         ({"url": "not a url"}, "not an http"),
         ({"api_key": " "}, "api_key is empty"),
     ]
     for overrides, message in cases:
-        kwargs: dict[str, Any] = {"url": FAKE_URL, "api_key": "key", "input_path": good, "output_path": out}
+        kwargs: dict[str, Any] = {"url": FAKE_URL, "api_key": "key", "input_file": good, "output_file": out}
         kwargs.update(overrides)
         with pytest.raises(PredictionOneConfigError, match=message):
             BatchPredictor(fake, **kwargs)

@@ -1,5 +1,8 @@
 """Result downloads over real HTTP (retries, Retry-After, the errors they end with) and what each
-error's text tells the user to do."""
+error's text tells the user to do.
+
+Downloads go through the client's ``download``; reading a result archive is the hook's
+``download_result`` (on a connection to the scripted server)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,14 @@ import io
 import json
 import pickle
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from airflow_provider_predictionone.api import calls
 from airflow_provider_predictionone.api import contract as c
 from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.errors import (
@@ -24,10 +30,12 @@ from airflow_provider_predictionone.api.errors import (
     ResultArchiveError,
     UnexpectedResponseError,
     UserDeletedError,
-    error_from_response,
 )
+from airflow_provider_predictionone.api.keys import ApiKeyCache
+from airflow_provider_predictionone.api.models import ApiKey
 from airflow_provider_predictionone.api.retry import RetryPolicy
 from tests.api.scripted_server import Reply, free_port, scripted_server
+from tests.clients import install_connection, sync_client
 
 
 @dataclass(frozen=True)
@@ -51,16 +59,24 @@ def result_zip() -> bytes:
 ZIP = Reply(200, result_zip(), {"Content-Type": "application/zip"})
 
 
-def client_for(url: str, retry: RetryPolicy) -> PredictionOneClient:
-    return PredictionOneClient("secret", host=url, retry=retry, connect_timeout=2.0, read_timeout=2.0)
+def client_for(url: str, retry: RetryPolicy, **options: object) -> PredictionOneClient:
+    return sync_client("secret", host=url, retry=retry, connect_timeout=2.0, read_timeout=2.0, **options)
 
 
-def test_download_retry_honours_retry_after() -> None:
+def hook_for(monkeypatch: pytest.MonkeyPatch, url: str, retry: RetryPolicy) -> Any:
+    """A hook on a connection to ``url`` that retries with ``retry``."""
+    from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+
+    install_connection(monkeypatch, url, "secret", "predictionone_scripted", timeout=2.0, connect_timeout=2.0)
+    return PredictionOneHook("predictionone_scripted", retry=retry)
+
+
+def test_download_retry_honours_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
     policy = RecordingPolicy(max_retries=3, backoff_seconds=0.01, max_backoff_seconds=0.05)
     busy = Reply(503, b"busy", {"Retry-After": "0"})
     limited = Reply(429, b"{}", {"Retry-After": "0.01"})
-    with scripted_server([busy, limited, ZIP]) as server, client_for(server.url, policy) as client:
-        result = client.download_result(server.url + "/result.zip")
+    with scripted_server([busy, limited, ZIP]) as server:
+        result = hook_for(monkeypatch, server.url, policy).download_result(server.url + "/result.zip")
     assert result.metrics == {"accuracy": 0.9}
     assert policy.hints == ["0", "0.01"]  # each delay came from the answer's Retry-After
     assert server.count("GET", "/result.zip") == 3
@@ -76,7 +92,8 @@ def test_download_that_cannot_connect_raises_a_download_error_with_advice() -> N
     text = str(error)
     assert "result archive could not be downloaded" in text and "after 2 attempts" in text
     assert "ConnectionError" in text and "re-running the task" in text
-    assert policy.hints == [None]  # no answer, no Retry-After
+    # no answer, no Retry-After (tenacity may also compute the delay after the last attempt, unused)
+    assert policy.hints and set(policy.hints) == {None}
 
 
 def test_refused_download_says_to_fetch_a_fresh_url() -> None:
@@ -96,14 +113,16 @@ def test_refused_download_says_to_fetch_a_fresh_url() -> None:
     [b"<html><body>Proxy login required</body></html>", b""],
     ids=["html-page", "empty"],
 )
-def test_result_that_is_not_a_zip_is_an_unexpected_response(body: bytes, tmp_path) -> None:
+def test_result_that_is_not_a_zip_is_an_unexpected_response(
+    body: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     policy = RetryPolicy(max_retries=0)
     with scripted_server([Reply(200, body, {"Content-Type": "text/html"})]) as server:
-        with client_for(server.url, policy) as client:
-            with pytest.raises(ResultArchiveError) as in_memory:
-                client.download_result(server.url + "/result.zip")
-            with pytest.raises(ResultArchiveError) as kept:
-                client.download_result(server.url + "/result.zip", tmp_path / "result.zip")
+        hook = hook_for(monkeypatch, server.url, policy)
+        with pytest.raises(ResultArchiveError) as in_memory:
+            hook.download_result(server.url + "/result.zip")
+        with pytest.raises(ResultArchiveError) as kept:
+            hook.download_result(server.url + "/result.zip", tmp_path / "result.zip")
     for error in (in_memory.value, kept.value):
         assert isinstance(error, UnexpectedResponseError)
         assert error.status_code == 200
@@ -118,41 +137,72 @@ def test_result_that_is_not_a_zip_is_an_unexpected_response(body: bytes, tmp_pat
 # -- what each error says to do ----------------------------------------------------------------
 
 
-def credential_error(operation: str, message: str) -> InvalidCredentialsError:
+def credential_reply(message: str) -> Reply:
     body = json.dumps({"code": "4001000204", "error": "PREDA_EXTERNAL_BAD_REQUEST", "message": message}).encode()
-    error = error_from_response(operation, 400, body)
-    assert isinstance(error, InvalidCredentialsError)
-    return error
+    return Reply(400, body)
+
+
+NEW_KEY = Reply(body=json.dumps({"api_key": "derived-key", "end_date": "2099-01-01T00:00:00Z"}).encode())
+
+
+def refused(replies: list[Reply], call: Callable[[PredictionOneClient], object], **options: object) -> str:
+    """The text of the :class:`InvalidCredentialsError` ``call`` ends with against ``replies``."""
+    with scripted_server(replies) as server, client_for(server.url, RetryPolicy(max_retries=0), **options) as client:
+        with pytest.raises(InvalidCredentialsError) as info:
+            call(client)
+    error = info.value
+    text = str(error)
+    assert error.hint in text and str(pickle.loads(pickle.dumps(error))) == text
+    return text
 
 
 @pytest.mark.parametrize("message", sorted(c.CREDENTIAL_MESSAGES))
 def test_refused_secret_key_says_to_replace_it(message: str) -> None:
-    for credential, model_id in ((c.CredentialType.TRAIN, None), (c.CredentialType.RETRAIN, 7)):
-        text = str(credential_error(calls.get_api_key(credential, model_id).operation, message))
+    calls: list[Callable[[PredictionOneClient], object]] = [
+        lambda client: client.get_api_key("train"),
+        lambda client: client.get_api_key("retrain", 7),
+        lambda client: client.list_models(),  # its key is fetched first: that is where it fails
+        lambda client: client.retrain_status(7, "job-1"),
+    ]
+    for call in calls:
+        text = refused([credential_reply(message)], call)
         assert "secret key was not accepted" in text and "Settings screen" in text
         assert "If this was Get API Key" not in text
 
 
 def test_retrain_key_of_another_model_points_at_the_model_id_not_the_secret_key() -> None:
-    for call in (calls.retrain_status(7, "job-1"), calls.switch_model(7, "job-1")):
-        error = credential_error(call.operation, c.MSG_NOT_FOUND_CREDENTIAL)
-        text = str(error)
+    calls: list[Callable[[PredictionOneClient], object]] = [
+        lambda client: client.retrain_status(7, "job-1"),
+        lambda client: client.switch_model(7, "job-1"),
+    ]
+    wrong_model = credential_reply(c.MSG_NOT_FOUND_CREDENTIAL)
+    for call in calls:  # the retrain key of model 7 is issued, refused for this job, re-issued, refused again
+        text = refused([NEW_KEY, wrong_model, NEW_KEY, wrong_model], call)
         assert "bound to one model_id" in text and "Pass the model_id" in text
         assert "secret key" not in text
-        assert error.hint in text and str(pickle.loads(pickle.dumps(error))) == text
 
 
 def test_refused_derived_key_says_it_was_reissued_once() -> None:
-    text = str(credential_error(calls.list_models(0, 10).operation, c.MSG_INACTIVE_CREDENTIAL))
+    far = datetime.now(timezone.utc) + timedelta(hours=1)
+    cache = ApiKeyCache()
+    cache.put(c.CredentialType.TRAIN, None, ApiKey("cached-key", far.isoformat(), far))
+    inactive = credential_reply(c.MSG_INACTIVE_CREDENTIAL)
+    text = refused([inactive, NEW_KEY, inactive], lambda client: client.list_models(0, 10), key_cache=cache)
     assert "even after it was re-issued once" in text and "Re-run the task" in text
 
 
 def test_deleted_user_and_generic_inference_errors_say_what_to_do() -> None:
     body = json.dumps({"code": "4001000204", "message": c.MSG_USER_DELETED}).encode()
-    deleted = error_from_response(calls.list_models(0, 10).operation, 400, body)
-    assert isinstance(deleted, UserDeletedError)
+    with scripted_server([NEW_KEY, Reply(400, body)]) as server, client_for(server.url, RetryPolicy()) as client:
+        with pytest.raises(UserDeletedError) as info:
+            client.list_models(0, 10)
+    deleted = info.value
     assert "Sign in to the Prediction One web app" in str(deleted) and "Secret key (password)" in str(deleted)
-    rejected = error_from_response("Inference (POST <prediction API url>)", 400, b"<html>nope</html>", inference=True)
+    page = Reply(400, b"<html>nope</html>", {"Content-Type": "text/html"})
+    with scripted_server([page]) as server, client_for(server.url, RetryPolicy()) as client:
+        with pytest.raises(InferenceError) as inference:
+            client.inference(server.url + "/predict", "inference-key", "a,b\n1,2\n")
+    rejected = inference.value
     assert type(rejected) is InferenceError
     text = str(rejected)
     assert "Check the prediction API URL and key" in text and "one CSV header plus one data row" in text

@@ -9,13 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_predictionone.api import calls
-from airflow_provider_predictionone.api.client import (
-    ApiKeyCache,
-    AsyncPredictionOneClient,
-    PredictionOneClient,
-    normalize_base_url,
-)
+from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.contract import CredentialType
 from airflow_provider_predictionone.api.errors import (
     ConfigurationFileNotFoundError,
@@ -26,10 +20,13 @@ from airflow_provider_predictionone.api.errors import (
     PredictionOneUploadError,
     ServerError,
 )
-from airflow_provider_predictionone.api.files import UploadSource
+from airflow_provider_predictionone.api.keys import ApiKeyCache
 from airflow_provider_predictionone.api.models import ApiKey
 from airflow_provider_predictionone.api.retry import RetryPolicy, parse_retry_after
+from airflow_provider_predictionone.api.settings import normalize_base_url
+from airflow_provider_predictionone.api.sources import UploadSource
 from tests.api.scripted_server import Reply, free_port, scripted_server
+from tests.clients import async_client, sync_client
 
 FAST = RetryPolicy(max_retries=3, backoff_seconds=0.01, max_backoff_seconds=0.05)
 STATUS_OK = Reply(body=json.dumps({"status": "running"}).encode())
@@ -45,7 +42,7 @@ def seeded_cache() -> ApiKeyCache:
 
 def make_client(url: str, **kwargs: object) -> PredictionOneClient:
     options = {"host": url, "retry": FAST, "key_cache": seeded_cache(), "read_timeout": 2.0} | kwargs
-    return PredictionOneClient("secret", **options)  # type: ignore[arg-type]
+    return sync_client("secret", **options)
 
 
 def test_get_retried_on_503_then_succeeds_honouring_retry_after() -> None:
@@ -177,7 +174,7 @@ def test_upload_rejected_url_fails_without_retry() -> None:
 
 def test_async_client_runs_the_same_plan() -> None:
     async def run(url: str) -> str:
-        async with AsyncPredictionOneClient("secret", host=url, retry=FAST, key_cache=seeded_cache()) as client:
+        async with async_client("secret", host=url, retry=FAST, key_cache=seeded_cache()) as client:
             return (await client.train_status("p1")).status
 
     with scripted_server([Reply(503, b""), Reply(drop=True), STATUS_OK]) as server:
@@ -187,7 +184,7 @@ def test_async_client_runs_the_same_plan() -> None:
 
 def test_async_connection_refused_gives_transport_error() -> None:
     async def run() -> None:
-        async with AsyncPredictionOneClient("secret", host=f"http://127.0.0.1:{free_port()}", retry=FAST) as client:
+        async with async_client("secret", host=f"http://127.0.0.1:{free_port()}", retry=FAST) as client:
             await client.train_status("p1")
 
     with pytest.raises(PredictionOneTransportError):
@@ -226,14 +223,14 @@ def test_base_url(host: str | None, expected: str) -> None:
 @pytest.mark.parametrize("host", ["http://developer-api.predictionone.sony.biz", "http://10.0.0.5:8765", "ftp://x"])
 def test_plain_http_to_a_remote_host_is_refused(host: str) -> None:
     with pytest.raises(PredictionOneConfigError, match="host"):
-        PredictionOneClient("secret", host=host)
+        sync_client("secret", host=host)
 
 
 def test_empty_secret_and_bad_timeouts_are_refused_before_any_request() -> None:
     with pytest.raises(PredictionOneConfigError, match="password"):
-        PredictionOneClient("  ")
+        sync_client("  ")
     with pytest.raises(PredictionOneConfigError, match="read_timeout"):
-        PredictionOneClient("s", read_timeout=0)
+        sync_client("s", read_timeout=0)
 
 
 def test_retrain_key_needs_a_model_id_before_any_request() -> None:
@@ -241,7 +238,7 @@ def test_retrain_key_needs_a_model_id_before_any_request() -> None:
         with pytest.raises(PredictionOneConfigError, match="model_id"):
             client.get_api_key("retrain")
         with pytest.raises(PredictionOneConfigError, match="model_id"):
-            client.call(calls.retrain_status(None, "job"))  # type: ignore[arg-type]
+            client.retrain_status(None, "job")  # type: ignore[arg-type]
     assert server.seen == []
 
 
@@ -249,7 +246,7 @@ def test_secrets_are_reported_to_the_masker_and_kept_out_of_reprs() -> None:
     seen: list[str] = []
     new_key = Reply(body=json.dumps({"api_key": "derived-key", "end_date": "2099-01-01T00:00:00Z"}).encode())
     with scripted_server([new_key, STATUS_OK]) as server:
-        client = PredictionOneClient("the-secret", host=server.url, retry=FAST, on_secret=seen.append)
+        client = sync_client("the-secret", host=server.url, retry=FAST, on_secret=seen.append)
         client.train_status("p1")
     assert seen == ["the-secret", "derived-key"]
     issued = ApiKey.from_json({"api_key": "derived-key", "end_date": "2099-01-01"})

@@ -34,7 +34,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
-from tests.triggers.job_fixtures import customers_csv, deployed_model, p1_client, start_training  # noqa: F401
+from tests.triggers.job_fixtures import customers_csv, deployed_model, p1_client, p1_hook, start_training  # noqa: F401
 
 PARSE = "parse time"
 BEFORE = "before any request"

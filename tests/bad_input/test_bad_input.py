@@ -7,6 +7,7 @@ that no request (parse time / before any request) or no creating request (first 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,11 +20,13 @@ from airflow.exceptions import AirflowException
 from airflow_provider_predictionone.api.errors import (
     InvalidCredentialsError,
     ModelDeletedError,
-    PredictionOneAPIError,
+    PredictionApiNotFoundError,
     RetrainJobNotFoundError,
+    UndocumentedApiError,
     UnknownIdError,
 )
 from airflow_provider_predictionone.compat import AIRFLOW_V3
+from airflow_provider_predictionone.hooks import training as training_hook
 from airflow_provider_predictionone.operators import (
     PredictionOneBatchPredictOperator,
     PredictionOneDeleteDataSetOperator,
@@ -37,7 +40,6 @@ from airflow_provider_predictionone.operators import (
     PredictionOneUploadDataOperator,
 )
 from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
-from airflow_provider_predictionone.triggers.classifier import PredictionApiNotFoundError
 from tests.bad_input.conftest import BEFORE, DATA, FIRST, PARSE, Refusals
 from tests.task_context import fake_context
 
@@ -498,7 +500,7 @@ def test_retrain_files_are_checked_before_any_request(
 
 
 def test_templated_target_column_is_refused_before_training(
-    refused: Refusals, predictionone_conn: str, p1_client: Any
+    refused: Refusals, predictionone_conn: str, p1_hook: Any
 ) -> None:
     op = rendered(train(target_column="{{ params.target }}"), target="")
     refused.check(
@@ -507,7 +509,7 @@ def test_templated_target_column_is_refused_before_training(
         lambda: op.execute(fake_context()),
         says=["target_column (tc) is not set", "Set it to the header of the column to predict"],
     )
-    epid = p1_client.upload_training_data(TRAIN_CSV, str(COLUMN_INFO)).external_process_id
+    epid = p1_hook.upload_training_data(TRAIN_CSV, str(COLUMN_INFO), check_data=False)
     refused.emulator.reset_request_counts()  # the upload above is the test's set-up
     op = rendered(train(external_process_id=epid, target_column="{{ params.target }}"), target="プレミアム購買")
     refused.check(
@@ -538,15 +540,18 @@ def test_train_id_inputs(refused: Refusals, predictionone_conn: str, monkeypatch
             lambda op=op: op.execute(fake_context()),
             says=[f"external_process_id={op.external_process_id!r} is empty", "upload.output", TEMPLATE_NOTE],
         )
-    monkeypatch.setattr("airflow_provider_predictionone.operators.predictionone.time.sleep", lambda _s: None)
+    # The service may still be processing the uploads (spec 7.5): Train Data Set Info is asked
+    # again on the hook's settling policy; without its waits here (same number of attempts).
+    monkeypatch.setattr(training_hook, "SETTLING", dataclasses.replace(training_hook.SETTLING, backoff_seconds=0.0))
     refused.check(
         "train: unknown external_process_id",
         FIRST,
         lambda: train(external_process_id="0b7c1d0e-unknown").execute(fake_context()),
-        error=PredictionOneAPIError,
+        error=UndocumentedApiError,
         says=["Train Data Set Info", "Unknown external_process_id '0b7c1d0e-unknown'"],
-        via="Train Data Set Info; retried 5 times over ~20 s, spec 7.5",
+        via="Train Data Set Info; asked 5 times over ~22 s, spec 7.5",
     )
+    assert refused.emulator.request_count("GET", "/data-sets/column-info") == 1 + training_hook.SETTLING.max_retries
 
 
 def test_sensor_id_inputs(refused: Refusals, predictionone_conn: str) -> None:
@@ -566,7 +571,7 @@ def test_sensor_id_inputs(refused: Refusals, predictionone_conn: str) -> None:
         BEFORE,
         lambda: retrain_sensor.poke(fake_context()),
         error=ValueError,
-        says=["model_id must be an integer, got 'abc'"],
+        says=["model_id='abc' is not a whole number", "Pass the numeric model_id"],
     )
 
 
@@ -673,7 +678,7 @@ def test_unknown_ids_of_jobs_models_and_data_sets(refused: Refusals, predictiono
         "training sensor: unknown external_process_id",
         FIRST,
         lambda: PredictionOneTrainingSensor(task_id="s", external_process_id="no-such-job").poke(fake_context()),
-        error=PredictionOneAPIError,
+        error=UndocumentedApiError,
         says=["Train Status Check", "Unknown external_process_id 'no-such-job'"],
         via="Train Status Check",
     )

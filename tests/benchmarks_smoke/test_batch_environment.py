@@ -1,6 +1,7 @@
-"""A batch reads the ``requests`` environment settings once per URL, with the same result as per
-request, and leaves the session as it was; the benchmark's inference sink answers validly (what
-``benchmarks/batch_predict.py`` measures)."""
+"""The client reads the ``requests`` environment settings (``*_PROXY`` / ``NO_PROXY``,
+``REQUESTS_CA_BUNDLE``) once per origin, with the same effect as ``requests`` reading them per
+request; the benchmark's inference sink answers validly (what ``benchmarks/batch_predict.py``
+measures)."""
 
 from __future__ import annotations
 
@@ -14,58 +15,82 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_predictionone.api.batch import environment_resolved_once, predict_csv
-from airflow_provider_predictionone.api.client import PredictionOneClient
+from airflow_provider_predictionone.api.batch import predict_csv
+from airflow_provider_predictionone.api.errors import PredictionOneTransportError
+from airflow_provider_predictionone.api.retry import RetryPolicy
+from tests.api.scripted_server import Reply, free_port, scripted_server
+from tests.clients import sync_client
 
 ROOT = Path(__file__).resolve().parents[2]
-URL = "http://127.0.0.1:9/v1/groups/g/classifiers/c/inference"
+KEY = Reply(body=json.dumps({"api_key": "derived-key", "end_date": "2099-01-01T00:00:00Z"}).encode())
+NO_RETRY = RetryPolicy(max_retries=0)
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every call of ``requests.Session.merge_environment_settings`` (the real one runs)."""
+def proxy_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every URL whose proxies ``requests`` looked up in the environment (the real lookup runs),
+    whether the client asks itself or ``requests`` does it per request."""
     calls: list[str] = []
-    original = requests.Session.merge_environment_settings
+    original = requests.utils.get_environ_proxies
 
-    def merge(self: requests.Session, url: Any, *args: Any) -> Any:
+    def lookup(url: str, no_proxy: Any = None) -> Any:
         calls.append(url)
-        return original(self, url, *args)
+        return original(url, no_proxy=no_proxy)
 
-    monkeypatch.setattr(requests.Session, "merge_environment_settings", merge)
+    monkeypatch.setattr(requests.utils, "get_environ_proxies", lookup)
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", lookup)
     return calls
 
 
-def test_settings_are_resolved_once_per_url_and_the_session_is_restored(
-    counted: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+@pytest.fixture
+def clean_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    client = PredictionOneClient("secret", host="http://127.0.0.1:9")
-    expected = client.session.merge_environment_settings(URL, {}, None, True, None)
-    assert expected["proxies"].get("http") == "http://proxy.invalid:3128"
-    counted.clear()
-    with environment_resolved_once(client):
-        first = client.session.merge_environment_settings(URL, {}, None, True, None)
-        first["proxies"]["http"] = "changed by a caller"
-        second = client.session.merge_environment_settings(URL, {}, None, True, None)
-        other = client.session.merge_environment_settings("http://127.0.0.1:9/other", {}, None, True, None)
-    assert second == expected  # the same answer, and each caller gets its own copy
-    assert other["proxies"].get("http") == "http://proxy.invalid:3128"
-    assert counted == [URL, "http://127.0.0.1:9/other"]
-    assert "merge_environment_settings" not in vars(client.session)
-    client.session.merge_environment_settings(URL, {}, None, True, None)
-    assert len(counted) == 3  # per request again after the block
+    return monkeypatch
 
 
-def test_sessions_without_trust_env_and_other_clients_are_left_alone(counted: list[str]) -> None:
-    session = requests.Session()
-    session.trust_env = False
-    client = PredictionOneClient("secret", host="http://127.0.0.1:9", session=session)
-    with environment_resolved_once(client):
-        assert "merge_environment_settings" not in vars(session)
-    with environment_resolved_once(object()):
-        pass
+def test_a_proxy_from_the_environment_is_used_and_read_once_per_origin(
+    clean_proxy_environment: pytest.MonkeyPatch, proxy_reads: list[str]
+) -> None:
+    host = f"http://127.0.0.1:{free_port()}"  # nothing listens: only the proxy can answer
+    with scripted_server([KEY]) as proxy:
+        clean_proxy_environment.setenv("HTTP_PROXY", proxy.url)
+        with sync_client("secret", host=host, retry=NO_RETRY) as client:
+            client.get_api_key("train")
+            clean_proxy_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # read already
+            client.get_api_key("deploy")
+        # requests sends the absolute URL to a proxy
+        assert [seen.path.split("?")[0] for seen in proxy.seen] == [f"{host}/v1/external/api-key"] * 2
+    assert len(proxy_reads) == 1 and proxy_reads[0].startswith(host)
+
+
+def test_no_proxy_from_the_environment_is_honoured(
+    clean_proxy_environment: pytest.MonkeyPatch, proxy_reads: list[str]
+) -> None:
+    clean_proxy_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # a dead proxy
+    clean_proxy_environment.setenv("NO_PROXY", "127.0.0.1")
+    with scripted_server([KEY]) as server, sync_client("secret", host=server.url, retry=NO_RETRY) as client:
+        client.get_api_key("train")
+        client.get_api_key("train")
+        assert [seen.path.split("?")[0] for seen in server.seen] == ["/v1/external/api-key"] * 2  # direct
+    assert len(proxy_reads) == 1
+
+
+def test_a_ca_bundle_from_the_environment_is_used_as_requests_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``REQUESTS_CA_BUNDLE`` applies when the connection verifies TLS with the default bundle; a
+    connection's own CA bundle, or verification turned off, wins over it."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/env-ca.pem")
+    host = f"https://127.0.0.1:{free_port()}"
+    expected = {True: "env-ca.pem", "/nonexistent/connection-ca.pem": "connection-ca.pem"}
+    for verify, bundle in expected.items():
+        with sync_client("secret", host=host, retry=NO_RETRY, verify=verify) as client:
+            with pytest.raises(OSError, match=f"invalid path: /nonexistent/{bundle}"):
+                client.get_api_key("train")
+    with sync_client("secret", host=host, retry=NO_RETRY, verify=False) as client:
+        with pytest.raises(PredictionOneTransportError, match="ConnectionError"):  # no bundle needed
+            client.get_api_key("train")
 
 
 @pytest.fixture
@@ -82,15 +107,14 @@ def sink() -> Iterator[str]:
         proc.wait(10)
 
 
-def test_a_batch_against_the_sink_predicts_every_row_and_resolves_the_environment_once(
-    sink: str, counted: list[str], tmp_path: Path
+def test_a_batch_against_the_sink_predicts_every_row_and_reads_the_environment_once(
+    sink: str, proxy_reads: list[str], tmp_path: Path
 ) -> None:
     source = tmp_path / "score.csv"
     source.write_text("age,income,region\n" + "".join(f"{20 + i},{500 + i},tokyo\n" for i in range(40)))
-    with PredictionOneClient("secret", host="http://127.0.0.1:9") as client:
+    with sync_client("secret", host="http://127.0.0.1:9") as client:
         result = predict_csv(client, sink, "key", source, tmp_path / "out.csv", concurrency=4)
-        assert "merge_environment_settings" not in vars(client.session)
     assert (result.rows_total, result.rows_predicted, result.rows_rejected) == (40, 40, 0)
     lines = (tmp_path / "out.csv").read_text().splitlines()
     assert lines[0] == "input_row,buy,Probability_yes" and len(lines) == 41
-    assert counted == [sink]  # once for 40 requests
+    assert proxy_reads == [sink]  # once for 40 requests

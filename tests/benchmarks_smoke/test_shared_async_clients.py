@@ -4,59 +4,69 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
 
-from airflow_provider_predictionone.api import calls
-from airflow_provider_predictionone.api.client import AsyncClientRegistry, AsyncPredictionOneClient
+from airflow_provider_predictionone.api.aclient import (
+    AsyncClientRegistry,
+    AsyncPredictionOneClient,
+    shared_async_clients,
+)
+from airflow_provider_predictionone.api.errors import PredictionOneConfigError
 from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+from tests.clients import install_connection, settings
+
+LOCAL = "http://127.0.0.1:9"
 
 
 def test_clients_of_one_loop_share_a_pool_and_a_key_cache_until_the_last_closes() -> None:
     registry = AsyncClientRegistry(max_connections=3)
 
     async def scenario() -> None:
-        first = registry.client("secret-one", host="http://127.0.0.1:9")
-        second = registry.client("secret-one", host="http://127.0.0.1:9")
-        other_secret = registry.client("secret-two", host="http://127.0.0.1:9")
-        assert first._client is second._client is other_secret._client  # one pool per settings
-        assert first.keys is second.keys and first.keys is not other_secret.keys  # keys per secret
+        first = registry.client(settings("secret-one", host=LOCAL))
+        second = registry.client(settings("secret-one", host=LOCAL))
+        other_secret = registry.client(settings("secret-two", host=LOCAL))
+        other_timeout = registry.client(settings("secret-one", host=LOCAL, read_timeout=5))
+        assert first.transport is second.transport is other_secret.transport  # one pool per timeouts / TLS
+        assert other_timeout.transport is not first.transport
+        assert first.keys is second.keys and first.keys is not other_secret.keys  # keys per settings
+        assert registry.open_pools() == 2
+        await other_timeout.aclose()
         assert registry.open_pools() == 1
         await first.aclose()
         await first.aclose()  # idempotent: releases its share once
-        assert not second._client.is_closed
+        assert not second.transport.pool.is_closed
         await second.aclose()
-        assert not other_secret._client.is_closed
+        assert not other_secret.transport.pool.is_closed
         await other_secret.aclose()
-        assert first._client.is_closed and registry.open_pools() == 0
-        third = registry.client("secret-one", host="http://127.0.0.1:9")
-        assert third._client is not first._client and third.keys is first.keys  # new pool, same keys
+        assert first.transport.pool.is_closed and registry.open_pools() == 0
+        third = registry.client(settings("secret-one", host=LOCAL))
+        assert third.transport is not first.transport and third.keys is first.keys  # new pool, same keys
         await third.aclose()
 
     asyncio.run(scenario())
 
 
-def test_event_loops_do_not_share_and_no_secret_is_kept_in_clear() -> None:
+def test_event_loops_do_not_share_and_no_secret_is_shown_in_clear() -> None:
     registry = AsyncClientRegistry()
 
     async def open_one() -> Any:
-        async with registry.client("the-secret-key", host="http://127.0.0.1:9") as client:
-            shares = registry._loops[asyncio.get_running_loop()]
-            assert all("the-secret-key" not in repr(key) for key in [*shares.pools, *shares.keys])
-            return client._client
+        async with registry.client(settings("the-secret-key", host=LOCAL)) as client:
+            shown = [repr(client.settings), repr(client.transport), repr(client.keys), repr(registry)]
+            assert all("the-secret-key" not in text for text in shown)
+            return client.transport.pool
 
     assert asyncio.run(open_one()) is not asyncio.run(open_one())
 
 
-def test_a_bad_client_option_leaves_no_pool_behind() -> None:
-    registry = AsyncClientRegistry()
+def test_a_bad_connection_option_leaves_no_pool_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    install_connection(monkeypatch, LOCAL, "secret", "predictionone_bad", timeout=0)
 
     async def scenario() -> None:
-        with pytest.raises(Exception, match="read_timeout"):
-            registry.client("secret", host="http://127.0.0.1:9", read_timeout=0)
-        assert registry.open_pools() == 0
+        with pytest.raises(PredictionOneConfigError, match="timeout"):
+            await PredictionOneHook("predictionone_bad").get_async_conn()
+        assert shared_async_clients.open_pools() == 0
 
     asyncio.run(scenario())
 
@@ -65,9 +75,9 @@ def test_concurrent_calls_fetch_a_missing_key_once(emulator: Any, secret_key: st
     registry = AsyncClientRegistry(max_connections=2)
 
     async def scenario() -> list[Any]:
-        clients = [registry.client(secret_key, host=emulator.url) for _ in range(30)]
+        clients = [registry.client(settings(secret_key, host=emulator.url)) for _ in range(30)]
         try:
-            return await asyncio.gather(*(client.call(calls.list_models(0, 5)) for client in clients))
+            return await asyncio.gather(*(client.list_models(0, 5) for client in clients))
         finally:
             for client in clients:
                 await client.aclose()
@@ -81,18 +91,18 @@ def test_concurrent_calls_fetch_a_missing_key_once(emulator: Any, secret_key: st
 def test_hook_hands_out_shared_clients_by_default(
     monkeypatch: pytest.MonkeyPatch, emulator: Any, secret_key: str
 ) -> None:
-    conn = {"conn_type": "predictionone", "host": emulator.url, "password": secret_key}
-    monkeypatch.setenv("AIRFLOW_CONN_PREDICTIONONE_DEFAULT", json.dumps(conn))
+    install_connection(monkeypatch, emulator.url, secret_key)
 
     async def scenario() -> None:
         hook = PredictionOneHook()
         async with await hook.get_async_conn() as one, await hook.get_async_conn() as two:
-            assert one._client is two._client
-            await one.call(calls.list_models(0, 1))
-            await two.call(calls.list_models(0, 1))
+            assert one.transport is two.transport and one.keys is two.keys
+            await one.list_models(0, 1)
+            await two.list_models(0, 1)
         async with await hook.get_async_conn(shared=False) as alone:
-            assert isinstance(alone, AsyncPredictionOneClient) and alone._client is not one._client
-        assert one._client.is_closed
+            assert isinstance(alone, AsyncPredictionOneClient) and alone.transport is not one.transport
+            assert alone.keys is not one.keys
+        assert one.transport.pool.is_closed and alone.transport.pool.is_closed
 
     asyncio.run(scenario())
     assert emulator.request_count("GET", "/api-key") == 1

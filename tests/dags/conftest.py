@@ -6,17 +6,17 @@ import pytest
 
 from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.models import ALLOW_ALL
-from tests.triggers.job_fixtures import p1_client, wait_for_training, wait_until  # noqa: F401
+from tests.triggers.job_fixtures import p1_client, p1_hook, wait_for_training, wait_until  # noqa: F401
 
 DATA = Path(__file__).resolve().parents[2] / "dags_examples" / "data"
 
 
 @pytest.fixture
-def sample_deployed_model(p1_client: PredictionOneClient) -> int:  # noqa: F811
+def sample_deployed_model(p1_client: PredictionOneClient, p1_hook) -> int:  # noqa: F811
     """A model trained on the bundled sample data, behind a running prediction API."""
-    urls = p1_client.upload_training_data(DATA / "customers_train.csv", DATA / "column_info.csv")
+    upload_id = p1_hook.upload_training_data(DATA / "customers_train.csv", DATA / "column_info.csv", check_data=False)
     job = p1_client.create_model(
-        urls.external_process_id, "sample-model", {"tc": "プレミアム購入", "tt": "binary_classification", "tv": "はい"}
+        upload_id, "sample-model", {"tc": "プレミアム購入", "tt": "binary_classification", "tv": "はい"}
     )
     wait_for_training(p1_client, job)
     model = p1_client.find_model_by_name("sample-model")

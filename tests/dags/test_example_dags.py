@@ -32,7 +32,13 @@ def test_dagbag_imports_every_example_without_errors(airflow_db: Path, monkeypat
     monkeypatch.setattr("socket.socket.connect", no_network)
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert {"predictionone_train", "predictionone_retrain", "predictionone_deploy_predict"} <= set(bag.dag_ids)
+    examples = {
+        "predictionone_train",
+        "predictionone_retrain",
+        "predictionone_deploy_predict",
+        "predictionone_taskflow",
+    }
+    assert examples <= set(bag.dag_ids)
 
 
 def test_predictionone_train_runs_end_to_end(run_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,6 +49,33 @@ def test_predictionone_train_runs_end_to_end(run_dag: Any, monkeypatch: pytest.M
     report = results["report_metrics"]
     assert report["model_id"] >= 1
     assert 0.5 < float(report["metrics"]["accuracy"]) <= 1.0
+
+
+def test_predictionone_taskflow_runs_end_to_end(
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch, emulator: Any, p1_client: Any
+) -> None:
+    """Plain @task functions calling the hook: upload, train (waiting in the worker), report."""
+    monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
+    dag_run, results, states = run_dag(load_dag("predictionone_taskflow"))
+    assert str(dag_run.state) == "success", states
+    report = results["report"]
+    assert 0.5 < float(report["metrics"]["accuracy"]) <= 1.0
+    (model,) = [m for m in p1_client.iter_models() if m.model_id == report["model_id"]]
+    assert model.name == report["model_name"] and report["model_name"].startswith("predictionone_taskflow.train.")
+    assert emulator.request_count("POST", "/models") == 1
+
+
+def test_predictionone_taskflow_checks_its_input_before_any_request(
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch, emulator: Any
+) -> None:
+    """The hook refuses a target column the file lacks before anything is uploaded, as the operator does."""
+    dag = load_dag("predictionone_taskflow")
+    for task in dag.tasks:
+        task.retries = 0  # dag.test() would wait out the 5-minute retry delay of bad input
+    dag_run, _results, states = run_dag(dag, {"target_column": "no-such-column"})
+    assert str(dag_run.state) == "failed", states
+    assert states["upload"] == "failed" and states["train"] == "upstream_failed", states
+    assert emulator.request_count("GET", "/data-sets/upload-url") == 0
 
 
 def test_predictionone_retrain_runs_end_to_end(

@@ -13,8 +13,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_predictionone.api.client import ApiKeyCache, PredictionOneClient
+from airflow_provider_predictionone.api.client import PredictionOneClient
+from airflow_provider_predictionone.api.keys import ApiKeyCache
 from airflow_provider_predictionone.emulator import Emulator
+from tests.clients import sync_client
 
 
 class Clock:
@@ -43,7 +45,7 @@ def client_of(
 
     def make(key_lifetime: float) -> tuple[PredictionOneClient, Emulator]:
         emulator = emulator_factory(secret_keys=(secret_key,), key_lifetime=key_lifetime)
-        client = PredictionOneClient(secret_key, host=emulator.url, key_cache=ApiKeyCache(clock=lambda: clock.now))
+        client = sync_client(secret_key, host=emulator.url, key_cache=ApiKeyCache(clock=lambda: clock.now))
         clients.append(client)
         return client, emulator
 

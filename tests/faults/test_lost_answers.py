@@ -213,34 +213,19 @@ def test_retrain_worker_died_after_the_upload_reattaches(
 
 
 def test_retrain_upload_received_altered_is_never_waited_for(
-    predictionone_conn: str,
-    emulator: Emulator,
-    deployed_model: int,
-    customers_csv: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    predictionone_conn: str, emulator: Emulator, deployed_model: int, customers_csv: Path
 ) -> None:
-    """The integrity check says the service received other bytes than were sent (simulated by a
-    client-side checksum that disagrees once). The retraining it started is not adopted, neither
-    in this try nor by the next one, which starts one new job."""
-    from airflow_provider_predictionone.api import files
-
-    if not hasattr(files, "_md5"):
-        pytest.skip("the upload integrity check is not in this version")
-    real_md5 = files._md5
-    calls = []
-
-    def disagreeing_once() -> Any:
-        digest = real_md5()
-        calls.append(1)
-        if len(calls) == 1:
-            digest.update(b"altered")
-        return digest
-
-    monkeypatch.setattr(files, "_md5", disagreeing_once)
+    """The service stored other bytes than were sent (its ETag disagrees with the MD5 sent) and
+    started retraining on them; the repeated upload is refused (the job has its data). The
+    retraining started on altered data is not adopted, neither in this try nor by the next one,
+    which starts one new job."""
+    emulator.faults.add("upload", "corrupt-upload", 1, method="PUT")
     store = TaskStateStore()
     with pytest.raises(PredictionOneUploadError, match="not received intact"):
         retrain_op(deployed_model, customers_csv).execute(fake_context(store))
+    assert emulator.faults.fired("upload", "corrupt-upload") == 1
     assert retrainings(emulator) == 1 and store["retrain"]["damaged"] is True
+    assert emulator.request_count("GET", "/retrain_jobs/{retrain_job_id}") == 0  # never waited for
     damaged_job = store["retrain"]["job_id"]
     summary = retrain_op(deployed_model, customers_csv).execute(fake_context(store))
     assert summary["status"] == "job_finished" and summary["retrain_job_id"] != damaged_job

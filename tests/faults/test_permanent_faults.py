@@ -179,17 +179,16 @@ def test_train_data_set_info_errors_are_asked_again_a_bounded_number_of_times(
 ) -> None:
     """Spec 7.5: Data Set Info may fail while the uploads are still processed, so an undocumented
     error there is asked again — 5 attempts, 2 to 8 s apart — then the task fails before Train."""
-    import time
     from types import SimpleNamespace
 
-    from airflow_provider_predictionone.operators import predictionone
+    import tenacity.nap
 
     sleeps: list[float] = []
-    monkeypatch.setattr(predictionone, "time", SimpleNamespace(sleep=sleeps.append, time=time.time))
+    monkeypatch.setattr(tenacity.nap, "time", SimpleNamespace(sleep=sleeps.append))  # the retries' waits
     epid = upload_op(customers_csv, check_data=False).execute(fake_context(task_id="upload"))
     emulator.faults.add("/data-sets/column-info", "error", None, status=400, message="Still processing.")
     with pytest.raises(PredictionOneAPIError, match="Still processing"):
         train_op(epid).execute(fake_context())
     assert emulator.request_count("GET", "/data-sets/column-info") == 5
-    assert sleeps == [2.0, 4.0, 6.0, 8.0]
+    assert sleeps == [2.0, 4.0, 8.0, 8.0]  # growing, never more than 8 s
     assert emulator.request_count("POST", "/models") == 0

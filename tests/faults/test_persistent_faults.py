@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_predictionone.api.batch import WINDOW_PER_WORKER, BatchServiceDownError
-from airflow_provider_predictionone.api.errors import ServerError
+from airflow_provider_predictionone.api.batch import WINDOW_PER_WORKER
+from airflow_provider_predictionone.api.errors import BatchServiceDownError, ServerError
 from airflow_provider_predictionone.emulator import Emulator
 from tests.faults.conftest import RETRIES
 from tests.faults.remote import fake_context, predict_op, train_op, trainings, upload_op

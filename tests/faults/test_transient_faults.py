@@ -403,7 +403,7 @@ def test_deleting_survives_a_lost_answer(
 ) -> None:
     """A DELETE whose answer is lost is repeated; when the first attempt did delete (the handler
     ran), the repeat is told "not found" — the task still succeeds: the thing is gone."""
-    from airflow_provider_predictionone.operators.deploy import (
+    from airflow_provider_predictionone.operators import (
         PredictionOneDeleteDataSetOperator,
         PredictionOneDeleteModelOperator,
         PredictionOneDeletePredictionApiOperator,
@@ -432,7 +432,7 @@ def test_deleting_survives_a_lost_answer(
 def test_updating_a_prediction_api_survives_a_lost_answer(
     predictionone_conn: str, emulator: Emulator, running_api: str
 ) -> None:
-    from airflow_provider_predictionone.operators.deploy import PredictionOneUpdatePredictionApiOperator
+    from airflow_provider_predictionone.operators import PredictionOneUpdatePredictionApiOperator
 
     emulator.faults.add("/classifiers/{classifier_id}", "drop-mid-response", method="PATCH")
     summary = PredictionOneUpdatePredictionApiOperator(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import ClassVar
 
 import pytest
 
-from airflow_provider_predictionone.api import calls
+from airflow_provider_predictionone.api import settings as settings_module
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
-from airflow_provider_predictionone.hooks.predictionone import ConnectionSettings, PredictionOneHook
+from airflow_provider_predictionone.api.retry import RetryPolicy
+from airflow_provider_predictionone.hooks.connection import client_settings
+from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+from tests.triggers.job_fixtures import airflow_reads_connection
 
 
 def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "predictionone_default", **fields: object) -> None:
@@ -35,19 +38,52 @@ def test_settings_from_connection_with_extras(monkeypatch: pytest.MonkeyPatch) -
         extra={"timeout": "120", "connect_timeout": 5, "retries": 2, "retry_delay": 0.5, "verify_ssl": "false"},
     )
     settings = PredictionOneHook().settings
-    assert settings.host == "http://127.0.0.1:8765"
-    assert (settings.read_timeout, settings.connect_timeout, settings.retries, settings.retry_delay) == (120, 5, 2, 0.5)
+    assert settings.service_url == "http://127.0.0.1:8765"
+    assert settings.base_url == "http://127.0.0.1:8765/v1/external"
+    assert (settings.read_timeout, settings.connect_timeout) == (120, 5)
+    assert (settings.retry.max_retries, settings.retry.backoff_seconds) == (2, 0.5)
     assert settings.verify is False and settings.secret_key == "s3cret"
     assert "s3cret" not in repr(settings)
 
 
 def test_host_defaults_and_schemes(monkeypatch: pytest.MonkeyPatch) -> None:
     set_conn(monkeypatch, password="k")
-    assert PredictionOneHook().settings.host == "https://developer-api.predictionone.sony.biz"
+    assert PredictionOneHook().settings.service_url == "https://developer-api.predictionone.sony.biz"
     set_conn(monkeypatch, password="k", host="developer-api.easy-predictive-analytics.sony.com")
-    assert PredictionOneHook().settings.host == "https://developer-api.easy-predictive-analytics.sony.com"
+    assert PredictionOneHook().settings.service_url == "https://developer-api.easy-predictive-analytics.sony.com"
     set_conn(monkeypatch, password="k", extra={"extra__predictionone__retries": "1"})
-    assert PredictionOneHook().settings.retries == 1
+    assert PredictionOneHook().settings.retry.max_retries == 1
+
+
+def test_a_retry_policy_given_to_the_hook_replaces_the_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, password="k", extra={"retries": 4, "retry_delay": 2})
+    policy = RetryPolicy(max_retries=0, backoff_seconds=0.01)
+    assert PredictionOneHook(retry=policy).settings.retry == policy
+    assert PredictionOneHook().settings.retry.max_retries == 4
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [("{retries: 1", "Extra field is not valid JSON"), ("[1, 2]", "Extra field is JSON but not an object")],
+)
+def test_an_extra_that_is_not_a_json_object_is_refused_naming_the_connection(
+    monkeypatch: pytest.MonkeyPatch, extra: str, message: str
+) -> None:
+    """Airflow would read it as empty and every setting in it would silently fall back to its default.
+    (Airflow before 3.3 refuses such a connection itself, as if it did not exist: the error names it too.)"""
+    set_conn(monkeypatch, "p1_broken", password="k", extra=extra)
+    if airflow_reads_connection("p1_broken"):
+        expected = f"Connection 'p1_broken': its {message}"
+    else:
+        expected = "predictionone_conn_id='p1_broken': there is no Airflow connection with this id"
+    with pytest.raises(PredictionOneConfigError, match=expected):
+        PredictionOneHook("p1_broken").settings  # noqa: B018
+
+    async def async_conn() -> None:
+        await PredictionOneHook("p1_broken").get_async_conn()
+
+    with pytest.raises(PredictionOneConfigError, match=expected):
+        asyncio.run(async_conn())
 
 
 @pytest.mark.parametrize(
@@ -91,10 +127,11 @@ def test_connection_settings_reject_missing_password() -> None:
         password = None
         host = None
         port = None
-        extra_dejson: ClassVar[dict] = {}
 
-    with pytest.raises(PredictionOneConfigError, match=r"Secret key \(password\) field"):
-        ConnectionSettings.from_connection(Conn())
+    with pytest.raises(
+        PredictionOneConfigError, match=r"Connection 'x' has no secret key.*Secret key \(password\) field"
+    ):
+        client_settings(Conn(), {})
 
 
 def test_provider_is_discovered_by_airflow() -> None:
@@ -151,17 +188,17 @@ def test_test_connection_probes_with_one_retry_and_short_timeouts(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The Test button must not wait through the connection's 5 retries and 10 s connect timeouts."""
-    from airflow_provider_predictionone.hooks import predictionone as hook_module
     from tests.api.scripted_server import free_port
 
     extra = {"retries": 5, "connect_timeout": 10, "timeout": 60, "retry_delay": 0.01}
     set_conn(monkeypatch, host=f"http://127.0.0.1:{free_port()}", password="k", extra=extra)
     hook = PredictionOneHook()
-    probe = hook.settings.probe_options()
-    assert probe["retry"].max_retries == hook_module.PROBE_RETRIES == 1
-    assert probe["connect_timeout"] == hook_module.PROBE_CONNECT_TIMEOUT < 10
-    assert probe["read_timeout"] == hook_module.PROBE_READ_TIMEOUT < 60
-    assert hook.settings.client_options()["retry"].max_retries == 5  # tasks keep the full policy
+    probe = hook.settings.probe()
+    assert probe.retry.max_retries == settings_module.PROBE_RETRIES == 1
+    assert probe.connect_timeout == settings_module.PROBE_CONNECT_TIMEOUT < 10
+    assert probe.read_timeout == settings_module.PROBE_READ_TIMEOUT < 60
+    assert probe.base_url == hook.settings.base_url and probe.secret_key == hook.settings.secret_key
+    assert hook.settings.retry.max_retries == 5  # tasks keep the full policy
 
     with caplog.at_level("WARNING", logger="airflow_provider_predictionone.api.client"):
         ok, message = hook.test_connection()  # nothing listens on the port: refused
@@ -172,8 +209,8 @@ def test_test_connection_probes_with_one_retry_and_short_timeouts(
 
 def test_probe_keeps_a_connections_shorter_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     set_conn(monkeypatch, password="k", extra={"retries": 0, "connect_timeout": 0.5, "timeout": 2})
-    probe = PredictionOneHook().settings.probe_options()
-    assert (probe["retry"].max_retries, probe["connect_timeout"], probe["read_timeout"]) == (0, 0.5, 2)
+    probe = PredictionOneHook().settings.probe()
+    assert (probe.retry.max_retries, probe.connect_timeout, probe.read_timeout) == (0, 0.5, 2)
 
 
 def test_form_and_hook_agree_on_the_smallest_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,12 +226,45 @@ def test_form_and_hook_agree_on_the_smallest_timeout(monkeypatch: pytest.MonkeyP
 
 
 def test_async_client_from_the_connection(monkeypatch: pytest.MonkeyPatch, emulator, secret_key: str) -> None:
-    import asyncio
+    set_conn(monkeypatch, host=emulator.url, password=secret_key, extra={"retries": 3, "timeout": 42})
+    sync_settings = PredictionOneHook().settings
 
+    async def run() -> tuple[int, object]:
+        async with await PredictionOneHook().get_async_conn() as client:
+            return len(await client.list_classifiers()), client.settings
+
+    count, async_settings = asyncio.run(run())
+    assert count == 0
+    # The async lookup reads the same connection and extras as the synchronous one.
+    assert async_settings == sync_settings
+    assert async_settings.retry.max_retries == 3 and async_settings.read_timeout == 42
+
+
+def test_async_clients_share_one_pool_unless_asked_not_to(
+    monkeypatch: pytest.MonkeyPatch, emulator, secret_key: str
+) -> None:
     set_conn(monkeypatch, host=emulator.url, password=secret_key)
 
-    async def run() -> int:
-        async with await PredictionOneHook().get_async_conn() as client:
-            return len(await client.call(calls.list_classifiers()))
+    async def run() -> tuple[bool, bool]:
+        hook = PredictionOneHook()
+        async with await hook.get_async_conn() as first, await hook.get_async_conn() as second:
+            async with await hook.get_async_conn(shared=False) as own:
+                await first.list_classifiers()
+                await second.list_classifiers()
+                await own.list_classifiers()
+                return first.transport is second.transport, own.transport is first.transport
 
-    assert asyncio.run(run()) == 0
+    assert asyncio.run(run()) == (True, False)
+    assert emulator.request_count("GET", "/api-key") == 2  # one deploy key for the shared clients, one for the own
+
+
+def test_async_lookup_of_a_missing_connection_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_P1_NOWHERE", raising=False)
+
+    async def run() -> None:
+        await PredictionOneHook("p1_nowhere").get_async_conn()
+
+    with pytest.raises(PredictionOneConfigError, match="p1_nowhere"):
+        asyncio.run(run())
+    with pytest.raises(PredictionOneConfigError, match="p1_nowhere"):
+        PredictionOneHook("p1_nowhere").settings  # noqa: B018

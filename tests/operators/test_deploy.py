@@ -22,23 +22,21 @@ from airflow_provider_predictionone.api.contract import JobState
 from airflow_provider_predictionone.api.errors import (
     InferenceIpNotAllowedError,
     JobTimeoutError,
+    PredictionApiNotFoundError,
     PredictionOneConfigError,
     UnknownIdError,
 )
+from airflow_provider_predictionone.api.ip_rules import normalize_rules
 from airflow_provider_predictionone.api.models import ALLOW_ALL, IpRule
+from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 from airflow_provider_predictionone.operators.deploy import (
     PredictionOneDeleteDataSetOperator,
     PredictionOneDeleteModelOperator,
     PredictionOneDeletePredictionApiOperator,
     PredictionOneDeployModelOperator,
     PredictionOneUpdatePredictionApiOperator,
-    normalize_rules,
 )
-from airflow_provider_predictionone.triggers.classifier import (
-    PredictionApiNotFoundError,
-    PredictionOneClassifierTrigger,
-    wait_for_classifier,
-)
+from airflow_provider_predictionone.triggers.classifier import PredictionOneClassifierTrigger
 from tests.task_context import TaskStateStore, fake_context
 from tests.triggers.job_fixtures import run_trigger, wait_for_training, wait_until
 
@@ -63,10 +61,10 @@ def trained_model(p1_client: PredictionOneClient, start_training: Callable[..., 
 
 
 @pytest.fixture
-def running_api(p1_client: PredictionOneClient, trained_model: int) -> str:
+def running_api(p1_client: PredictionOneClient, p1_hook: PredictionOneHook, trained_model: int) -> str:
     """A running prediction API of ``trained_model``; returns its ``classifier_id``."""
     classifier_id = p1_client.create_classifier(trained_model, ALLOW_ALL).classifier_id
-    wait_for_classifier(p1_client, classifier_id, "running", check_interval=0.05, timeout=30)
+    p1_hook.wait_for_prediction_api(classifier_id, "running", check_interval=0.05, timeout=30)
     return classifier_id
 
 
@@ -269,7 +267,11 @@ def test_deploy_deferrable_path(
 
 
 def test_deploy_reuses_the_models_prediction_api(
-    predictionone_conn: str, emulator: Any, trained_model: int, p1_client: PredictionOneClient
+    predictionone_conn: str,
+    emulator: Any,
+    trained_model: int,
+    p1_client: PredictionOneClient,
+    p1_hook: PredictionOneHook,
 ) -> None:
     first = deploy_op(trained_model, deferrable=False).execute(fake_context())
     again = deploy_op(trained_model, deferrable=False).execute(fake_context())
@@ -278,7 +280,7 @@ def test_deploy_reuses_the_models_prediction_api(
     assert emulator.request_count("PATCH", "/classifiers/{classifier_id}") == 0  # nothing to change
 
     # Given rules that differ are applied; a stopped API is started again.
-    p1_client.update_classifier(first["classifier_id"], active=False)
+    p1_hook.update_prediction_api(first["classifier_id"], active=False)
     reused = deploy_op(trained_model, deferrable=False, rules=DENY_ALL).execute(fake_context())
     assert reused["classifier_id"] == first["classifier_id"] and reused["status"] == "running"
     state = p1_client.get_classifier(first["classifier_id"])
@@ -295,6 +297,7 @@ def test_rules_none_allows_all_on_a_new_api_and_keeps_a_reused_apis_rules(
     emulator: Any,
     trained_model: int,
     p1_client: PredictionOneClient,
+    p1_hook: PredictionOneHook,
     received_json: list[tuple[str, str, dict[str, Any]]],
 ) -> None:
     allow_all = [{"source": "0.0.0.0/0", "order": "allow", "priority": 0}]
@@ -305,7 +308,7 @@ def test_rules_none_allows_all_on_a_new_api_and_keeps_a_reused_apis_rules(
         assert emulator.app.classifiers[created["classifier_id"]].rules == allow_all  # what the service stored
 
     local = IpRule("127.0.0.0/8", "allow", 0)
-    p1_client.update_classifier(created["classifier_id"], rules=[local], active=False)
+    p1_hook.update_prediction_api(created["classifier_id"], rules=[local], active=False)
     del received_json[:]
     reused = deploy_op(trained_model, deferrable=False).execute(fake_context())  # rules=None, if_exists="reuse"
     assert reused["classifier_id"] == created["classifier_id"] and reused["status"] == "running"
@@ -436,12 +439,13 @@ def test_delete_stops_a_running_api_first(
     running_api: str,
     trained_model: int,
     p1_client: PredictionOneClient,
+    p1_hook: PredictionOneHook,
     request_log: list[tuple[str, str]],
     received_json: list[tuple[str, str, dict[str, Any]]],
 ) -> None:
     rules = [{"source": "127.0.0.0/8", "order": "allow", "priority": 0}]
-    p1_client.update_classifier(running_api, rules=[IpRule.from_json(rules[0])])
-    wait_for_classifier(p1_client, running_api, "running", check_interval=0.05, timeout=30)
+    p1_hook.update_prediction_api(running_api, rules=[IpRule.from_json(rules[0])])
+    p1_hook.wait_for_prediction_api(running_api, "running", check_interval=0.05, timeout=30)
     with emulator.app.lock:
         emulator.app.classifiers[running_api].is_editable = False
     del received_json[:], request_log[:]
@@ -474,9 +478,13 @@ def test_delete_deferrable_path_deletes_on_resume(
 
 
 def test_delete_a_stopped_api_directly(
-    predictionone_conn: str, emulator: Any, running_api: str, p1_client: PredictionOneClient
+    predictionone_conn: str,
+    emulator: Any,
+    running_api: str,
+    p1_client: PredictionOneClient,
+    p1_hook: PredictionOneHook,
 ) -> None:
-    p1_client.update_classifier(running_api, active=False)
+    p1_hook.update_prediction_api(running_api, active=False)
     emulator.reset_request_counts()
     emulator.set_build_seconds(0.0)
     assert delete_op(running_api, deferrable=False).execute(fake_context())["deleted"] is True

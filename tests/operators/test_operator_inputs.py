@@ -22,12 +22,12 @@ except ImportError:  # Airflow 2.x
     from airflow.decorators import task
 
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+from airflow_provider_predictionone.hooks.training import MODEL_NAME_MAX, default_model_name
 from airflow_provider_predictionone.operators import (
     PredictionOneRetrainModelOperator,
     PredictionOneSwitchModelOperator,
     PredictionOneTrainModelOperator,
 )
-from airflow_provider_predictionone.operators.predictionone import MODEL_NAME_MAX, default_model_name
 from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
 from tests.faults.remote import retrainings, trainings
 from tests.operators.test_operators import DATA, START, train_op, upload_op

@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_predictionone.api.batch import BatchRejectedRowsError
-from airflow_provider_predictionone.api.errors import PredictionApiNotRunningError, PredictionOneConfigError
+from airflow_provider_predictionone.api.errors import (
+    BatchRejectedRowsError,
+    PredictionApiNotRunningError,
+    PredictionOneConfigError,
+)
 from airflow_provider_predictionone.operators import PredictionOneBatchPredictOperator
 from tests.task_context import fake_context
 from tests.triggers.job_fixtures import wait_until, write_customers_csv
@@ -99,10 +102,10 @@ def test_a_row_the_service_rejects_is_in_the_rejects_file_and_the_task_log(
 
 
 def test_a_stopped_prediction_api(
-    predictionone_conn: str, classifier_id: str, p1_client: Any, emulator: Any, tmp_path: Path
+    predictionone_conn: str, classifier_id: str, p1_client: Any, p1_hook: Any, emulator: Any, tmp_path: Path
 ) -> None:
     scoring = write_customers_csv(tmp_path / "score.csv", rows=5, with_target=False)
-    p1_client.update_classifier(classifier_id, active=False)
+    p1_hook.update_prediction_api(classifier_id, active=False)
     wait_until(lambda: p1_client.get_classifier(classifier_id).is_stopped)
     before = emulator.request_count("POST", "inference")
     with pytest.raises(PredictionApiNotRunningError, match="not running") as failed:
@@ -116,7 +119,12 @@ def test_a_stopped_prediction_api(
 
 
 def test_an_api_stopping_mid_batch_stops_the_batch(
-    predictionone_conn: str, classifier_id: str, p1_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    predictionone_conn: str,
+    classifier_id: str,
+    p1_client: Any,
+    p1_hook: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from airflow_provider_predictionone.api.client import PredictionOneClient
 
@@ -127,7 +135,7 @@ def test_an_api_stopping_mid_batch_stops_the_batch(
     def stop_after_five(self: PredictionOneClient, *args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 6:
-            p1_client.update_classifier(classifier_id, active=False)
+            p1_hook.update_prediction_api(classifier_id, active=False)
             wait_until(lambda: p1_client.get_classifier(classifier_id).is_stopped)
         return original(self, *args, **kwargs)
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.dags.conftest import sample_deployed_model  # noqa: F401  (fixture)
-from tests.triggers.job_fixtures import p1_client  # noqa: F401  (fixture)
+from tests.triggers.job_fixtures import p1_client, p1_hook  # noqa: F401  (fixtures)
 
 SECRET_KEY = f"P1SECRET-{uuid.uuid4().hex}-do-not-leak"
 

@@ -34,6 +34,7 @@ from airflow_provider_predictionone.operators import (
 )
 from airflow_provider_predictionone.triggers import PredictionOneClassifierTrigger, PredictionOneJobTrigger
 from tests.airflow_setup import _HOME
+from tests.clients import sync_client
 from tests.dags.test_example_dags import load_dag
 from tests.security.conftest import Secrets, database_rows, emulator_secrets, files_text
 from tests.task_context import fake_context
@@ -285,9 +286,7 @@ def test_exceptions_keep_secrets(
 
     wait_until(lambda: classifier.status == "running" and classifier.built)
     wrong_key = f"P1WRONGKEY-{uuid.uuid4().hex}"
-    from airflow_provider_predictionone.api.client import PredictionOneClient
-
-    with PredictionOneClient(secret_key, host=emulator.url) as client:
+    with sync_client(secret_key, host=emulator.url) as client:
         url = client.get_classifier(classifier.classifier_id).url
         predictor = BatchPredictor(client, url, wrong_key, DATA / "customers_score.csv", tmp_path / "out.csv")
         with pytest.raises(InferenceInvalidApiKeyError) as refused:

@@ -15,17 +15,18 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_predictionone.api import files
-from airflow_provider_predictionone.api.client import PredictionOneClient
-from airflow_provider_predictionone.api.errors import PredictionOneUploadError
-from airflow_provider_predictionone.api.files import UploadSource, received_md5, upload
+from airflow_provider_predictionone.api.errors import PredictionOneUploadError, UploadIntegrityError
 from airflow_provider_predictionone.api.retry import RetryPolicy
+from airflow_provider_predictionone.api.sources import UploadSource
+from airflow_provider_predictionone.api.transfer import UploadReceipt, received_md5
 from tests.api.scripted_server import Reply, scripted_server
+from tests.clients import sync_client
 
 DATA = Path(__file__).resolve().parents[2] / "dags_examples" / "data"
 FAST = RetryPolicy(max_retries=2, backoff_seconds=0.01)
 TIMEOUT = (5.0, 10.0)
 WRONG = '"0123456789abcdef0123456789abcdef"'
+TRANSFER_LOGGER = "airflow_provider_predictionone.api.transfer"
 
 
 def payload_file(tmp_path: Path, size: int = 300_000) -> tuple[Path, str]:
@@ -35,11 +36,13 @@ def payload_file(tmp_path: Path, size: int = 300_000) -> tuple[Path, str]:
     return path, hashlib.md5(data).hexdigest()
 
 
-def put(url: str, source: UploadSource, **kwargs: Any) -> files.UploadReceipt:
-    with requests.Session() as session:
-        return upload(
-            session, url, source, label="training file", timeout=TIMEOUT, retry=FAST, chunk_size=65536, **kwargs
-        )
+def put(url: str, source: UploadSource, *, retry: RetryPolicy = FAST, **kwargs: Any) -> UploadReceipt:
+    """Upload ``source`` to ``url`` with the sync client (the secret key is never sent to an upload URL)."""
+    connect, read = TIMEOUT
+    with sync_client(
+        "upload-test-secret-key", host="http://127.0.0.1", retry=retry, connect_timeout=connect, read_timeout=read
+    ) as client:
+        return client.upload(url, source, label="training file", chunk_size=65536, **kwargs)
 
 
 def test_etag_parsing() -> None:
@@ -52,35 +55,47 @@ def test_etag_parsing() -> None:
 
 def test_the_emulator_answers_the_md5_of_what_it_received(emulator: Any, secret_key: str, tmp_path: Path) -> None:
     path, digest = payload_file(tmp_path)
-    with PredictionOneClient(secret_key, host=emulator.url) as client:
+    with sync_client(secret_key, host=emulator.url) as client:
         url = client.train_upload_urls().learn_data_set_upload_url
     receipt = put(url, UploadSource.of(path, param="training_file"))
-    assert receipt == files.UploadReceipt(size=path.stat().st_size, md5=digest, etag=f'"{digest}"', verified=True)
+    assert receipt == UploadReceipt(size=path.stat().st_size, md5=digest, etag=f'"{digest}"', verified=True)
     answer = requests.put(url, data=b"abc", timeout=TIMEOUT)  # a re-upload overwrites: 200, empty body, ETag
     assert (answer.status_code, answer.content) == (200, b"")
     assert answer.headers["ETag"] == f'"{hashlib.md5(b"abc").hexdigest()}"'
 
 
-def test_every_upload_of_the_train_and_retrain_flows_is_verified(
-    emulator: Any, secret_key: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="airflow_provider_predictionone.api.files")
-    with PredictionOneClient(secret_key, host=emulator.url) as client:
-        client.upload_training_data(DATA / "customers_train.csv", DATA / "column_info.csv", DATA / "customers_eval.csv")
-        uploaded = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Uploaded")]
-        assert len(uploaded) == 3 and all("the server confirmed its MD5" in m for m in uploaded), uploaded
-        job = client.create_model(
-            client.upload_training_data(DATA / "customers_train.csv", DATA / "column_info.csv").external_process_id,
-            "integrity",
-            {"tc": "プレミアム購入", "tt": "binary_classification", "tv": "はい"},
-        )
-        from tests.triggers.job_fixtures import wait_for_training
+@pytest.fixture
+def hook(p1_hook: Any) -> Any:
+    """A hook on the emulator whose logger is set up before the test runs: Airflow configures logging
+    when a hook first logs, which would drop the log capture of a running test."""
+    p1_hook.log  # noqa: B018
+    return p1_hook
 
-        wait_for_training(client, job)
-        model = client.find_model_by_name("integrity")
-        assert model is not None
-        caplog.clear()
-        client.upload_retrain_data(model.model_id, DATA / "customers_retrain.csv", DATA / "customers_eval.csv")
+
+def test_every_upload_of_the_train_and_retrain_flows_is_verified(hook: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=TRANSFER_LOGGER)
+    training, column_info, evaluation = (
+        DATA / "customers_train.csv",
+        DATA / "column_info.csv",
+        DATA / "customers_eval.csv",
+    )
+    hook.upload_training_data(training, column_info, evaluation, check_data=False)
+    uploaded = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Uploaded")]
+    assert len(uploaded) == 3 and all("the server confirmed its MD5" in m for m in uploaded), uploaded
+
+    client = hook.get_conn()
+    job = client.create_model(
+        hook.upload_training_data(training, column_info, check_data=False),
+        "integrity",
+        {"tc": "プレミアム購入", "tt": "binary_classification", "tv": "はい"},
+    )
+    from tests.triggers.job_fixtures import wait_for_training
+
+    wait_for_training(client, job)
+    model = client.find_model_by_name("integrity")
+    assert model is not None
+    caplog.clear()
+    hook.start_retraining(model.model_id, DATA / "customers_retrain.csv", evaluation)
     assert any("retraining archive" in r.getMessage() and "confirmed its MD5" in r.getMessage() for r in caplog.records)
 
 
@@ -99,6 +114,7 @@ def test_a_corrupted_upload_is_retried_from_the_start_then_fails_naming_both_che
     with scripted_server([Reply(200, b"", headers={"ETag": WRONG})]) as server:
         with pytest.raises(PredictionOneUploadError) as info:
             put(server.url + "/upload/t", source)
+    assert isinstance(info.value, UploadIntegrityError)
     text = str(info.value)
     assert "training file '顧客データ.csv' was not received intact" in text
     assert f"MD5 {digest}" in text and "MD5 0123456789abcdef0123456789abcdef" in text
@@ -151,9 +167,11 @@ def test_a_file_that_changes_while_it_is_sent_is_not_taken_as_received() -> None
     source = UploadSource.of(stream, param="training_file")
     stream.seek(0, io.SEEK_END)
     stream.write(b"3,4\n")  # grows after its size was taken
-    reader = files._ProgressReader(source.open(), source.size, "training file", 1024, 60.0)
-    while reader.read():
-        pass
-    receipt, problem = files._received(reader, source, None, True)
-    assert problem is not None and "12 bytes were read from it but 8 were announced" in problem
-    assert "changed while it was being uploaded" in problem and receipt.size == 12
+    # The server answers as if all is well (no ETag to compare): only the byte count shows the change.
+    with scripted_server([Reply(200, b"", headers={})]) as server:
+        with pytest.raises(UploadIntegrityError) as info:
+            put(server.url + "/u", source, retry=RetryPolicy(max_retries=0))
+    problem = str(info.value)
+    assert "12 bytes were read from it but 8 were announced" in problem
+    assert "changed while it was being uploaded" in problem
+    assert server.count("PUT") == 1

@@ -7,8 +7,9 @@ from tests.triggers.job_fixtures import (
     customers_csv,
     deployed_model,
     p1_client,
+    p1_hook,
     start_retrain,
     start_training,
 )
 
-__all__ = ["connection", "customers_csv", "deployed_model", "p1_client", "start_retrain", "start_training"]
+__all__ = ["connection", "customers_csv", "deployed_model", "p1_client", "p1_hook", "start_retrain", "start_training"]

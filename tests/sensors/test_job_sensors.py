@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_predictionone.api.client import PredictionOneClient
+from airflow_provider_predictionone.api.contract import JobKind
 from airflow_provider_predictionone.api.errors import JobFailedError, PredictionOneError
 from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 from airflow_provider_predictionone.sensors import (
@@ -17,13 +18,14 @@ from airflow_provider_predictionone.sensors import (
     PredictionOneRetrainSensor,
     PredictionOneTrainingSensor,
 )
-from airflow_provider_predictionone.triggers import JobKind, PredictionOneJobTrigger
+from airflow_provider_predictionone.triggers import PredictionOneJobTrigger
+from tests.clients import emulator_hook
 from tests.triggers.job_fixtures import (
     BINARY_CONFIG,
-    COLUMNS,
     FAILING_CONFIG,
     run_trigger,
     set_connection,
+    start_training_with,
     wait_for_training,
     wait_until,
 )
@@ -201,9 +203,8 @@ def start_on_slow_emulator(
     set_connection(monkeypatch, slow.url, secret_key)
     if read_connection:
         PredictionOneHook().get_connection("predictionone_default")
-    with PredictionOneClient(secret_key, host=slow.url) as client:
-        urls = client.upload_training_data(customers_csv, COLUMNS)
-        return client.create_model(urls.external_process_id, f"slow-{config['tv']}", config)
+    hook = emulator_hook(monkeypatch, slow, secret_key)
+    return start_training_with(hook, customers_csv, config=config, name=f"slow-{config['tv']}")
 
 
 def test_poke_mode_timeout_and_soft_fail(

@@ -11,14 +11,20 @@ from typing import Any
 
 import pytest
 
-from tests.triggers.job_fixtures import customers_csv, deployed_model, p1_client, start_training  # noqa: F401
+from tests.triggers.job_fixtures import (  # noqa: F401  (fixtures)
+    customers_csv,
+    deployed_model,
+    p1_client,
+    p1_hook,
+    start_training,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "dags_examples" / "data"
 
 
 def object_storage_available() -> bool:
     try:
-        from airflow_provider_predictionone.compat import ObjectStoragePath  # noqa: F401
+        from airflow.providers.common.compat.sdk import ObjectStoragePath  # noqa: F401
     except ImportError:
         return False
     return True

@@ -41,7 +41,7 @@ def test_batch_predict_between_file_urls_and_local_paths(tmp_path: Path) -> None
     output = storage_path(f"file://{tmp_path}/new/out.csv")
     rejects = tmp_path / "local-rejects.csv"
     BatchPredictor(
-        FakeClient(), FAKE_URL, "key", storage_path(f"file://{tmp_path}/score.csv"), output, rejects_path=rejects
+        FakeClient(), FAKE_URL, "key", storage_path(f"file://{tmp_path}/score.csv"), output, rejects_file=rejects
     ).run()
     assert [int(r[0]) for r in rows_of(output)[1:]] == list(range(1, 31))
     assert rejects.exists() and not list(tmp_path.rglob("*.part"))
@@ -71,7 +71,7 @@ def test_a_batch_that_stops_writes_nothing_to_the_store(memory_root: str) -> Non
 
 def test_storage_paths_are_checked_before_any_request(memory_root: str) -> None:
     client = FakeClient()
-    with pytest.raises(PredictionOneConfigError, match=rf"input_path='{memory_root}/missing.csv' does not exist"):
+    with pytest.raises(PredictionOneConfigError, match=rf"input_file='{memory_root}/missing.csv' does not exist"):
         BatchPredictor(client, FAKE_URL, "key", storage_path(f"{memory_root}/missing.csv"), "/tmp/never.csv")
     source = put(f"{memory_root}/score.csv", ids_csv(3))
     with pytest.raises(PredictionOneConfigError, match="is the input file"):

@@ -27,7 +27,7 @@ def upload_op(**kwargs: Any) -> PredictionOneUploadDataOperator:
 def test_upload_and_train_with_files_and_result_in_memory(
     predictionone_conn: str, memory_data: str, memory_root: str
 ) -> None:
-    from airflow_provider_predictionone.compat import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     epid = upload_op(
         training_file=f"{memory_data}/customers_train.csv",

@@ -7,7 +7,6 @@ rely on the ``emulator`` and ``secret_key`` fixtures of ``tests/conftest.py``.
 from __future__ import annotations
 
 import csv
-import json
 import random
 import socket
 import time
@@ -21,6 +20,7 @@ import pytest
 from airflow_provider_predictionone.api.client import PredictionOneClient
 from airflow_provider_predictionone.api.contract import JobState
 from airflow_provider_predictionone.api.models import ALLOW_ALL
+from tests.clients import emulator_hook, install_connection, sync_client
 
 TARGET = "購入"
 COLUMNS = {"年齢": "float", "性別": "string", "年収": "float", "地域": "string", TARGET: "string"}
@@ -61,10 +61,19 @@ def free_port() -> int:
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, host: str, secret_key: str, **extra: Any) -> None:
     """Install ``predictionone_default`` as an ``AIRFLOW_CONN_*`` environment variable."""
-    conn: dict[str, Any] = {"conn_type": "predictionone", "host": host, "password": secret_key}
-    if extra:
-        conn["extra"] = extra
-    monkeypatch.setenv("AIRFLOW_CONN_PREDICTIONONE_DEFAULT", json.dumps(conn))
+    install_connection(monkeypatch, host, secret_key, **extra)
+
+
+def airflow_reads_connection(conn_id: str) -> bool:
+    """Whether Airflow itself gives the connection back: before 3.3 it refuses one whose Extra is not a
+    JSON object as if it did not exist; 2.x accepts an Extra that is not JSON at all."""
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
 
 
 def wait_until(check: Callable[[], Any], *, timeout: float = WAIT_SECONDS, interval: float = 0.1) -> Any:
@@ -88,8 +97,14 @@ def connection(monkeypatch: pytest.MonkeyPatch, emulator: Any, secret_key: str) 
 @pytest.fixture
 def p1_client(emulator: Any, secret_key: str) -> Iterator[PredictionOneClient]:
     """A sync client of the emulator, for setting jobs up."""
-    with PredictionOneClient(secret_key, host=emulator.url) as client:
+    with sync_client(secret_key, host=emulator.url) as client:
         yield client
+
+
+@pytest.fixture
+def p1_hook(monkeypatch: pytest.MonkeyPatch, emulator: Any, secret_key: str) -> Any:
+    """A hook on the emulator (its own connection ``predictionone_setup``), for setting jobs up."""
+    return emulator_hook(monkeypatch, emulator, secret_key)
 
 
 @pytest.fixture
@@ -98,17 +113,25 @@ def customers_csv(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_training(p1_client: PredictionOneClient, customers_csv: Path) -> Callable[..., str]:
+def start_training(p1_hook: Any, customers_csv: Path) -> Callable[..., str]:
     """``start_training(config=BINARY_CONFIG, name=None)`` uploads data, starts training and returns
     the ``external_process_id`` to poll."""
 
     def start(config: dict[str, Any] | None = None, name: str | None = None) -> str:
-        urls = p1_client.upload_training_data(customers_csv, COLUMNS)
-        return p1_client.create_model(
-            urls.external_process_id, name or f"trigger-test-{uuid.uuid4().hex[:8]}", config or BINARY_CONFIG
-        )
+        return start_training_with(p1_hook, customers_csv, config=config, name=name)
 
     return start
+
+
+def start_training_with(
+    hook: Any, training_file: Path, *, config: dict[str, Any] | None = None, name: str | None = None
+) -> str:
+    """Upload ``training_file`` (typed by ``COLUMNS``) with ``hook`` and start training it without
+    checking the data first; returns the ``external_process_id`` to poll."""
+    upload_id = hook.upload_training_data(training_file, COLUMNS, check_data=False)
+    return hook.get_conn().create_model(
+        upload_id, name or f"trigger-test-{uuid.uuid4().hex[:8]}", config or BINARY_CONFIG
+    )
 
 
 def wait_for_training(client: PredictionOneClient, external_process_id: str) -> Any:
@@ -131,13 +154,13 @@ def deployed_model(p1_client: PredictionOneClient, start_training: Callable[...,
 
 
 @pytest.fixture
-def start_retrain(p1_client: PredictionOneClient, tmp_path: Path) -> Callable[..., str]:
+def start_retrain(p1_hook: Any, tmp_path: Path) -> Callable[..., str]:
     """``start_retrain(model_id, fail=False)`` uploads retraining data and returns the
     ``retrain_job_id``. With ``fail=True`` the data lacks the target column, so the job fails."""
 
     def start(model_id: int, *, fail: bool = False) -> str:
         path = write_customers_csv(tmp_path / f"retrain-{uuid.uuid4().hex[:6]}.csv", seed=11, with_target=not fail)
-        return p1_client.upload_retrain_data(model_id, path).retrain_job_id
+        return p1_hook.start_retraining(model_id, path)
 
     return start
 

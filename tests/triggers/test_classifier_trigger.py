@@ -1,9 +1,11 @@
-"""PredictionOneClassifierTrigger and the classifier checks, over real HTTP against the emulator."""
+"""PredictionOneClassifierTrigger and the hook's prediction API checks, over real HTTP against the emulator."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -12,22 +14,23 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_predictionone import arguments
 from airflow_provider_predictionone.api.client import PredictionOneClient
-from airflow_provider_predictionone.api.contract import JobState
-from airflow_provider_predictionone.api.errors import JobFailedError, JobTimeoutError, PredictionOneError
-from airflow_provider_predictionone.api.models import ALLOW_ALL, Classifier
-from airflow_provider_predictionone.triggers.classifier import (
-    ClassifierTarget,
+from airflow_provider_predictionone.api.contract import ClassifierTarget, JobState
+from airflow_provider_predictionone.api.errors import (
+    JobFailedError,
+    JobTimeoutError,
     PredictionApiFailedError,
-    PredictionOneClassifierTrigger,
-    check_classifier,
-    classifier_event_result,
-    classifier_outcome,
-    normalize_target,
-    wait_for_classifier,
+    PredictionOneConfigError,
+    PredictionOneError,
 )
+from airflow_provider_predictionone.api.models import ALLOW_ALL, Classifier, classifier_outcome
+from airflow_provider_predictionone.events import classifier_event_result
+from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+from airflow_provider_predictionone.triggers.classifier import PredictionOneClassifierTrigger
 from tests.triggers.job_fixtures import free_port, run_trigger, set_connection, wait_for_training
 from tests.triggers.loop_check import run_with_first_request_held
+from tests.triggers.loop_guard import ASYNC, OFF_THE_LOOP, ON_THE_LOOP, record_connection_lookups
 
 CONN_ID = "predictionone_default"
 
@@ -127,34 +130,39 @@ def test_constructor_rejects_bad_arguments(arguments: dict[str, Any], error: str
 # -- the classification (spec 7.9) ------------------------------------------------------------------
 
 
+SUCCEEDED, RUNNING, FAILED = JobState.SUCCEEDED, JobState.RUNNING, JobState.FAILED
+
+
 @pytest.mark.parametrize(
     ("state", "target", "outcome"),
     [
-        (classifier("running"), "running", "success"),
-        (classifier("running", url=None), "running", None),  # running but no url yet: keep waiting
-        (classifier("building"), "running", None),
-        (classifier("updating"), "running", None),
-        (classifier("terminated", active=False), "running", None),  # the status may lag a PATCH
-        (classifier("failed"), "running", "failed"),
-        (None, "running", "failed"),  # it vanished: it will never run
-        (classifier("terminated", active=False), "stopped", "success"),
-        (classifier("stopped", active=False), "stopped", "success"),
-        (classifier("terminating", active=False), "stopped", None),
-        (classifier("running"), "stopped", None),
-        (classifier("failed"), "stopped", "failed"),
-        (None, "stopped", "success"),  # deleted counts as stopped
-        (classifier("something-new"), "running", None),
+        (classifier("running"), "running", SUCCEEDED),
+        (classifier("running", url=None), "running", RUNNING),  # running but no url yet: keep waiting
+        (classifier("building"), "running", RUNNING),
+        (classifier("updating"), "running", RUNNING),
+        (classifier("terminated", active=False), "running", RUNNING),  # the status may lag a PATCH
+        (classifier("failed"), "running", FAILED),
+        (None, "running", FAILED),  # it vanished: it will never run
+        (classifier("terminated", active=False), "stopped", SUCCEEDED),
+        (classifier("stopped", active=False), "stopped", SUCCEEDED),
+        (classifier("terminating", active=False), "stopped", RUNNING),
+        (classifier("running"), "stopped", RUNNING),
+        (classifier("failed"), "stopped", FAILED),
+        (None, "stopped", SUCCEEDED),  # deleted counts as stopped
+        (classifier("something-new"), "running", RUNNING),
     ],
 )
-def test_classifier_outcome(state: Classifier | None, target: str, outcome: str | None) -> None:
-    assert classifier_outcome(state, target) == outcome
-    assert classifier_outcome(state, ClassifierTarget(target)) == outcome
+def test_classifier_outcome(state: Classifier | None, target: str, outcome: JobState) -> None:
+    assert classifier_outcome(state, arguments.classifier_target(target)) is outcome
+    if state is not None:
+        assert state.outcome(ClassifierTarget(target)) is outcome
 
 
-def test_normalize_target() -> None:
-    assert normalize_target("stopped") is ClassifierTarget.STOPPED
-    with pytest.raises(ValueError, match="'running', 'stopped'"):
-        normalize_target("deleted")
+def test_classifier_target_argument() -> None:
+    assert arguments.classifier_target("stopped") is ClassifierTarget.STOPPED
+    assert arguments.classifier_target(ClassifierTarget.RUNNING) is ClassifierTarget.RUNNING
+    with pytest.raises(PredictionOneConfigError, match="'running', 'stopped'"):
+        arguments.classifier_target("deleted")
 
 
 # -- run against the emulator -------------------------------------------------------------------
@@ -176,10 +184,12 @@ def test_runs_to_running(new_classifier: Callable[[], str], p1_client: Predictio
 
 
 @pytest.mark.usefixtures("connection")
-def test_runs_to_stopped_and_to_deleted(new_classifier: Callable[[], str], p1_client: PredictionOneClient) -> None:
+def test_runs_to_stopped_and_to_deleted(
+    new_classifier: Callable[[], str], p1_client: PredictionOneClient, p1_hook: PredictionOneHook
+) -> None:
     classifier_id = new_classifier()
     assert run_trigger(make_trigger(classifier_id))["status"] == "success"
-    p1_client.update_classifier(classifier_id, active=False)
+    p1_hook.update_prediction_api(classifier_id, active=False)
     payload = run_trigger(make_trigger(classifier_id, "stopped"))
     assert payload["status"] == "success"
     assert payload["classifier_status"] == "terminated"
@@ -219,9 +229,9 @@ def test_deadline_gives_timeout(new_classifier: Callable[[], str], emulator: Any
     emulator.set_build_seconds(60)
     classifier_id = new_classifier()
     emulator.reset_request_counts()
-    started = time.monotonic()
-    payload = run_trigger(make_trigger(classifier_id, deadline=3, poll_interval=60))
-    assert time.monotonic() - started < 60  # the 60 s sleep was cut short at the deadline
+    # The poll interval is far longer than run_trigger waits for the event (WAIT_SECONDS): the event
+    # arrives only because the sleep is cut short at the deadline.
+    payload = run_trigger(make_trigger(classifier_id, deadline=3, poll_interval=3600))
     assert payload["status"] == "timeout"
     assert payload["classifier_status"] == "building"
     assert "did not become running before the deadline" in payload["message"]
@@ -269,6 +279,25 @@ def test_trigger_does_not_block_the_event_loop(
 
 
 @pytest.mark.usefixtures("connection")
+def test_trigger_reads_its_connection_without_blocking_the_event_loop(
+    new_classifier: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the job trigger: Airflow's async lookup (3.3.2+) or the synchronous one in a worker thread,
+    never a synchronous lookup or extras read on the loop's own thread."""
+    classifier_id = new_classifier()
+    seen = record_connection_lookups(monkeypatch)
+    assert run_trigger(make_trigger(classifier_id))["status"] == "success"
+    assert seen[ON_THE_LOOP] == []
+    assert f"aget_connection({CONN_ID})" in seen[ASYNC] or f"get_connection({CONN_ID})" in seen[OFF_THE_LOOP]
+
+    async def blocking_lookup() -> None:  # what the trigger must not do: the guard sees it
+        PredictionOneHook(CONN_ID).settings  # noqa: B018
+
+    asyncio.run(blocking_lookup())
+    assert f"get_connection({CONN_ID})" in seen[ON_THE_LOOP]
+
+
+@pytest.mark.usefixtures("connection")
 def test_the_inference_key_never_reaches_the_event(
     new_classifier: Callable[[], str], p1_client: PredictionOneClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -280,43 +309,60 @@ def test_the_inference_key_never_reaches_the_event(
     assert api_key not in capsys.readouterr().out
 
 
-# -- the sync checks (blocking waits in a worker) ---------------------------------------------------
+# -- the hook's sync checks (blocking waits in a worker) ---------------------------------------------
 
 
-def test_check_and_wait_with_the_sync_client(
-    new_classifier: Callable[[], str], p1_client: PredictionOneClient, emulator: Any
+def test_check_and_wait_with_the_hook(
+    new_classifier: Callable[[], str], p1_client: PredictionOneClient, p1_hook: PredictionOneHook
 ) -> None:
     classifier_id = new_classifier()
-    reached, state = check_classifier(p1_client, classifier_id, "running")
+    reached, state = p1_hook.check_prediction_api(classifier_id, "running")
     assert not reached and state is not None and state.status == "building"
-    ready = wait_for_classifier(p1_client, classifier_id, "running", check_interval=0.05, timeout=30)
+    ready = p1_hook.wait_for_prediction_api(classifier_id, "running", check_interval=0.05, timeout=30)
     assert ready is not None and ready.is_ready
 
-    p1_client.update_classifier(classifier_id, active=False)
-    stopped = wait_for_classifier(p1_client, classifier_id, ClassifierTarget.STOPPED, 0.05, 30)
+    p1_hook.update_prediction_api(classifier_id, active=False)
+    stopped = p1_hook.wait_for_prediction_api(classifier_id, ClassifierTarget.STOPPED, check_interval=0.05, timeout=30)
     assert stopped is not None and stopped.status == "terminated"
 
     p1_client.delete_classifier(classifier_id)
-    assert check_classifier(p1_client, classifier_id, "stopped") == (True, None)
+    assert p1_hook.check_prediction_api(classifier_id, "stopped") == (True, None)
     with pytest.raises(PredictionApiFailedError, match="no longer exists"):
-        check_classifier(p1_client, classifier_id, "running")
+        p1_hook.check_prediction_api(classifier_id, "running")
 
 
 def test_sync_wait_timeout_and_failure(
-    new_classifier: Callable[[], str], p1_client: PredictionOneClient, emulator: Any
+    new_classifier: Callable[[], str],
+    p1_hook: PredictionOneHook,
+    emulator: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     emulator.set_build_seconds(60)
     classifier_id = new_classifier()
-    started = time.monotonic()
+    emulator.reset_request_counts()
+    waits: list[float] = []
+    real_sleep = time.sleep
+    waiting_thread = threading.current_thread()
+
+    def recording_sleep(seconds: float) -> None:
+        if threading.current_thread() is waiting_thread:
+            waits.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", recording_sleep)
     with pytest.raises(JobTimeoutError, match="did not become running within 0.3s") as raised:
-        wait_for_classifier(p1_client, classifier_id, "running", check_interval=60, timeout=0.3)
-    assert time.monotonic() - started < 60  # the wait ended at the timeout, not after a 60 s check interval
+        p1_hook.wait_for_prediction_api(classifier_id, "running", check_interval=3600, timeout=0.3)
     assert "'building'" in str(raised.value)
+    # The wait ended at the timeout: a sleep was cut short at the deadline instead of lasting the check
+    # interval, and a check was made after each sleep (none when the first check already took 0.3 s).
+    assert len(waits) <= 1 and all(seconds <= 0.3 for seconds in waits)
+    assert emulator.request_count("GET", "/classifiers") == len(waits) + 1
+    monkeypatch.setattr(time, "sleep", real_sleep)
 
     emulator.set_build_seconds(0.1)
     failed_id = failing_classifier(emulator, new_classifier)
     with pytest.raises(PredictionApiFailedError, match="'failed'") as failed:
-        wait_for_classifier(p1_client, failed_id, "running", check_interval=0.05, timeout=30)
+        p1_hook.wait_for_prediction_api(failed_id, "running", check_interval=0.05, timeout=30)
     assert failed.value.status == "failed" and failed_id in str(failed.value)
 
 

@@ -1,4 +1,4 @@
-"""PredictionOneJobTrigger, job_event_result and check_job, over real HTTP against the emulator."""
+"""PredictionOneJobTrigger, job_event_result and the hook's check_job, over real HTTP against the emulator."""
 
 from __future__ import annotations
 
@@ -12,28 +12,32 @@ from typing import Any
 
 import pytest
 import requests
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_predictionone.api.client import PredictionOneClient
-from airflow_provider_predictionone.api.contract import JobState
-from airflow_provider_predictionone.api.errors import JobFailedError, JobTimeoutError, PredictionOneError
-from airflow_provider_predictionone.api.models import TrainStatus
-from airflow_provider_predictionone.compat import TriggerEvent
-from airflow_provider_predictionone.triggers import (
-    JobKind,
-    PredictionOneJobTrigger,
-    check_job,
-    describe_job_status,
-    job_event_result,
-    normalize_job,
+from airflow_provider_predictionone import arguments
+from airflow_provider_predictionone.api.contract import JobKind, JobState
+from airflow_provider_predictionone.api.errors import (
+    JobFailedError,
+    JobTimeoutError,
+    PredictionOneConfigError,
+    PredictionOneError,
 )
+from airflow_provider_predictionone.api.models import TrainStatus
+from airflow_provider_predictionone.events import job_event_result
+from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
+from airflow_provider_predictionone.triggers import PredictionOneJobTrigger
+from tests.clients import emulator_hook
 from tests.triggers.job_fixtures import (
     FAILING_CONFIG,
+    airflow_reads_connection,
     free_port,
     run_trigger,
     set_connection,
+    start_training_with,
     wait_for_training,
 )
 from tests.triggers.loop_check import run_with_first_request_held
+from tests.triggers.loop_guard import ASYNC, OFF_THE_LOOP, ON_THE_LOOP, record_connection_lookups
 
 CONN_ID = "predictionone_default"
 
@@ -112,7 +116,7 @@ def test_serialize_without_deadline_or_model() -> None:
         ({"kind": "retrain", "model_id": None}, "model_id is required"),
         ({"kind": "predict"}, "kind must be one of"),
         ({"job_id": "  "}, "job id"),
-        ({"kind": "retrain", "model_id": "abc"}, "model_id must be an integer"),
+        ({"kind": "retrain", "model_id": "abc"}, "model_id='abc' is not a whole number"),
         ({"poll_interval": -1}, "poll_interval"),
         ({"predictionone_conn_id": ""}, "predictionone_conn_id"),
     ],
@@ -168,16 +172,11 @@ def test_deadline_gives_timeout(
 ) -> None:
     slow = emulator_factory(train_seconds=60, secret_keys=(secret_key,))
     set_connection(monkeypatch, slow.url, secret_key)
-    from tests.triggers.job_fixtures import BINARY_CONFIG, COLUMNS
+    job_id = start_training_with(emulator_hook(monkeypatch, slow, secret_key), customers_csv, name="slow")
 
-    with PredictionOneClient(secret_key, host=slow.url) as client:
-        urls = client.upload_training_data(customers_csv, COLUMNS)
-        job_id = client.create_model(urls.external_process_id, "slow", BINARY_CONFIG)
-
-    started = time.monotonic()
-    payload = run_trigger(make_trigger(job_id, deadline=0.5, poll_interval=60))
-    # The sleep is cut short at the deadline rather than running the full poll interval.
-    assert time.monotonic() - started < 60
+    # The poll interval is far longer than run_trigger waits for the event (WAIT_SECONDS): the event
+    # arrives only because the sleep is cut short at the deadline.
+    payload = run_trigger(make_trigger(job_id, deadline=0.5, poll_interval=3600))
     assert payload["status"] == "timeout"
     assert payload["job_status"] in {"queued", "running"}
     assert "deadline" in payload["message"]
@@ -209,6 +208,19 @@ def test_missing_connection_gives_error_event(monkeypatch: pytest.MonkeyPatch) -
     assert CONN_ID in payload["message"]
 
 
+def test_connection_with_an_extra_that_is_not_json_gives_error_event(
+    monkeypatch: pytest.MonkeyPatch, emulator: Any, secret_key: str
+) -> None:
+    conn = {"conn_type": "predictionone", "host": emulator.url, "password": secret_key, "extra": "{retries: 1"}
+    monkeypatch.setenv("AIRFLOW_CONN_PREDICTIONONE_DEFAULT", json.dumps(conn))
+    payload = run_trigger(make_trigger("p-1"))
+    assert payload["status"] == "error"
+    assert CONN_ID in payload["message"]
+    if airflow_reads_connection(CONN_ID):  # Airflow 3.0 refuses it itself, as if it did not exist
+        assert "Extra field is not valid JSON" in payload["message"]
+    assert emulator.request_count("GET", "/api-key") == 0  # refused before any request
+
+
 def test_expired_api_key_is_refreshed_mid_wait(
     emulator_factory: Callable[..., Any],
     secret_key: str,
@@ -218,11 +230,7 @@ def test_expired_api_key_is_refreshed_mid_wait(
 ) -> None:
     server = emulator_factory(train_seconds=1.5, secret_keys=(secret_key,))
     set_connection(monkeypatch, server.url, secret_key)
-    from tests.triggers.job_fixtures import BINARY_CONFIG, COLUMNS
-
-    with PredictionOneClient(secret_key, host=server.url) as client:
-        urls = client.upload_training_data(customers_csv, COLUMNS)
-        job_id = client.create_model(urls.external_process_id, "refresh", BINARY_CONFIG)
+    job_id = start_training_with(emulator_hook(monkeypatch, server, secret_key), customers_csv, name="refresh")
     server.reset_request_counts()
 
     async def scenario() -> dict[str, Any]:
@@ -237,7 +245,8 @@ def test_expired_api_key_is_refreshed_mid_wait(
         payload = asyncio.run(scenario())
     assert payload["status"] == "success"
     assert server.request_count("GET", "/api-key") == 2  # the first key, then one re-issued key
-    assert "no longer accepts the train API key" in caplog.text
+    renewals = [r.getMessage() for r in caplog.records if "API key is no longer accepted" in r.getMessage()]
+    assert renewals and all("Train Status Check" in line for line in renewals)
 
 
 @pytest.mark.usefixtures("connection")
@@ -279,25 +288,20 @@ def test_trigger_does_not_block_the_event_loop(
 def test_trigger_reads_its_connection_without_blocking_the_event_loop(
     start_training: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The connection comes from Airflow's async lookup (3.x) or a worker thread (2.11), never from a
-    synchronous lookup on the loop's own thread."""
-    from airflow_provider_predictionone.compat import BaseHook
-
+    """The connection and its extras come from Airflow's async lookup (3.3.2+) or from the synchronous
+    lookup in a worker thread (older versions), never from a synchronous lookup on the loop's own thread."""
     job_id = start_training()
-    sync_lookup = BaseHook.get_connection
-    lookups_on_the_loop: list[str] = []
-
-    def guarded(conn_id: str) -> Any:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return sync_lookup(conn_id)  # a worker thread: fine
-        lookups_on_the_loop.append(conn_id)
-        return sync_lookup(conn_id)
-
-    monkeypatch.setattr(BaseHook, "get_connection", staticmethod(guarded))
+    seen = record_connection_lookups(monkeypatch)
     assert run_trigger(make_trigger(job_id))["status"] == "success"
-    assert lookups_on_the_loop == []
+    assert seen[ON_THE_LOOP] == []
+    assert f"aget_connection({CONN_ID})" in seen[ASYNC] or f"get_connection({CONN_ID})" in seen[OFF_THE_LOOP]
+
+    # The guard does see a synchronous lookup made on the loop's thread (what the trigger must not do).
+    async def blocking_lookup() -> None:
+        PredictionOneHook(CONN_ID).settings  # noqa: B018
+
+    asyncio.run(blocking_lookup())
+    assert f"get_connection({CONN_ID})" in seen[ON_THE_LOOP]
 
 
 @pytest.mark.usefixtures("connection")
@@ -326,27 +330,25 @@ def test_retraining_failure(deployed_model: int, start_retrain: Callable[..., st
     assert raised.value.status == "job_failed"
 
 
-# -- check_job (sync, poke mode) ----------------------------------------------------------------
+# -- the hook's check_job (sync, poke mode) -----------------------------------------------------
 
 
-def test_check_job_running_success_and_failure(
-    p1_client: PredictionOneClient, start_training: Callable[..., str]
-) -> None:
+def test_check_job_running_success_and_failure(p1_hook: Any, start_training: Callable[..., str]) -> None:
     running = start_training()
-    assert check_job(p1_client, "train", running).state is JobState.RUNNING
-    wait_for_training(p1_client, running)
-    assert check_job(p1_client, JobKind.TRAIN, running).state is JobState.SUCCEEDED
+    assert p1_hook.check_job("train", running).state is JobState.RUNNING
+    wait_for_training(p1_hook.get_conn(), running)
+    assert p1_hook.check_job(JobKind.TRAIN, running).state is JobState.SUCCEEDED
 
     failing = start_training(FAILING_CONFIG)
-    wait_for_training(p1_client, failing)
+    wait_for_training(p1_hook.get_conn(), failing)
     with pytest.raises(JobFailedError, match="たぶん") as raised:
-        check_job(p1_client, JobKind.TRAIN, failing)
+        p1_hook.check_job(JobKind.TRAIN, failing)
     assert raised.value.status == "failed"
 
 
-def test_check_job_needs_model_id_for_retrain(p1_client: PredictionOneClient) -> None:
+def test_check_job_needs_model_id_for_retrain(p1_hook: Any) -> None:
     with pytest.raises(ValueError, match="model_id is required"):
-        check_job(p1_client, "retrain", "job")
+        p1_hook.check_job("retrain", "job")
 
 
 # -- job_event_result ---------------------------------------------------------------------------
@@ -388,7 +390,7 @@ def test_event_result_error_and_timeout_use_the_message() -> None:
         job_event_result(event("timeout", message="too slow"), expected_job_id="job-1")
 
 
-# -- helpers ------------------------------------------------------------------------------------
+# -- what is logged and how job arguments are read ----------------------------------------------
 
 
 def train_status(status: str, *, result_url: str | None = None, message: str | None = None) -> TrainStatus:
@@ -405,13 +407,13 @@ def train_status(status: str, *, result_url: str | None = None, message: str | N
     ],
 )
 def test_describe_job_status(status: TrainStatus, reading: str) -> None:
-    line = describe_job_status("train", "p-1", status)
+    line = status.describe()
     assert line.startswith("Prediction One training job p-1: ")
     assert reading in line
 
 
-def test_normalize_job_accepts_rendered_strings() -> None:
-    assert normalize_job("retrain", " r-1 ", "12") == (JobKind.RETRAIN, "r-1", 12)
-    assert normalize_job(JobKind.TRAIN, "p-1") == (JobKind.TRAIN, "p-1", None)
-    with pytest.raises(ValueError, match="model_id must be an integer"):
-        normalize_job("retrain", "r-1", True)
+def test_job_arguments_accept_rendered_strings() -> None:
+    assert arguments.job("retrain", " r-1 ", "12") == (JobKind.RETRAIN, "r-1", 12)
+    assert arguments.job(JobKind.TRAIN, "p-1") == (JobKind.TRAIN, "p-1", None)
+    with pytest.raises(PredictionOneConfigError, match="model_id=True is not an id"):
+        arguments.job("retrain", "r-1", True)

@@ -5,7 +5,7 @@ If a worker dies while waiting, or the task fails after the job started (a timeo
 connection), the next try must re-attach to the job instead of starting a duplicate. XCom cannot
 carry this: Airflow clears a task's XComs when a new try starts.
 
-How: the operators write an entry *before* the request that starts the job (so that a lost answer
+How: the hook's workflow methods write an entry *before* the request that starts the job (so that a lost answer
 can be recognised) and the job id as soon as it is known, before waiting, to the task's durable
 state — ``context["task_state_store"]`` on Airflow versions that have it (3.3+), otherwise an
 Airflow Variable named after the task instance. The next try reads it back and asks the service
@@ -28,16 +28,22 @@ log = logging.getLogger(__name__)
 class JobLedger:
     """The durable ``{name: job record}`` of one task instance.
 
-    :param context: the task's execution context.
+    Outside a task (``context`` is ``None``: a script, a notebook) nothing is recorded and
+    :meth:`get` finds nothing: there is no next try to re-attach.
+
+    :param context: the task's execution context, or ``None``.
     :param name: what is recorded, e.g. ``"train"``; one task may record several names.
     """
 
-    def __init__(self, context: Mapping[str, Any], name: str) -> None:
+    def __init__(self, context: Mapping[str, Any] | None, name: str) -> None:
         self._name = name
-        self._store = context.get("task_state_store")
-        ti = context.get("ti") or context.get("task_instance")
+        self.context = context
+        self._store = None if context is None else context.get("task_state_store")
+        ti = None if context is None else context.get("ti") or context.get("task_instance")
+        self.enabled = ti is not None
         if ti is None:
-            raise ValueError("JobLedger needs a task context with 'ti'.")
+            self._variable_key = ""
+            return
         map_index = getattr(ti, "map_index", -1)
         map_index = -1 if map_index is None else map_index
         self._variable_key = f"predictionone_job.{ti.dag_id}.{ti.task_id}.{ti.run_id}.{map_index}.{name}"
@@ -47,13 +53,15 @@ class JobLedger:
 
     def get(self) -> dict[str, Any] | None:
         """The record of the job an earlier try started, or ``None``."""
+        if not self.enabled:
+            return None
         try:
             if self._store_usable():
                 value = self._store.get(self._name)
             else:
-                from airflow_provider_predictionone.compat import Variable
+                from airflow.providers.common.compat.sdk import Variable
 
-                value = Variable.get(self._variable_key, default=None)
+                value = Variable.get(self._variable_key, None)  # positional: `default` on 3.x, `default_var` on 2.x
             if value is None:
                 return None
             record = json.loads(value) if isinstance(value, str) else value
@@ -65,11 +73,13 @@ class JobLedger:
     def set(self, record: Mapping[str, Any]) -> None:
         """Record the job (before waiting for it)."""
         payload = dict(record)
+        if not self.enabled:
+            return
         try:
             if self._store_usable():
                 self._store.set(self._name, payload)
             else:
-                from airflow_provider_predictionone.compat import Variable
+                from airflow.providers.common.compat.sdk import Variable
 
                 Variable.set(self._variable_key, json.dumps(payload))
         except Exception:
@@ -81,12 +91,14 @@ class JobLedger:
 
     def clear(self) -> None:
         """Forget the job (the task succeeded)."""
+        if not self.enabled:
+            return
         try:
             if self._store_usable():
                 if hasattr(self._store, "delete"):
                     self._store.delete(self._name)
             else:
-                from airflow_provider_predictionone.compat import Variable
+                from airflow.providers.common.compat.sdk import Variable
 
                 Variable.delete(self._variable_key)
         except Exception:
