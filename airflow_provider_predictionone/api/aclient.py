@@ -19,7 +19,12 @@ from airflow_provider_predictionone.api.keys import ApiKeyCache
 from airflow_provider_predictionone.api.models import ApiKey
 from airflow_provider_predictionone.api.retry import arun
 from airflow_provider_predictionone.api.settings import ClientSettings
-from airflow_provider_predictionone.api.transport import ASYNC_MAX_CONNECTIONS, AsyncTransport, new_async_pool
+from airflow_provider_predictionone.api.transport import (
+    ASYNC_MAX_CONNECTIONS,
+    AsyncTransport,
+    new_async_pool,
+    warm_up_async,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +106,15 @@ class AsyncPredictionOneClient(ClientBase):
             if known is not None:
                 return known
             return self._keep_key(request, await self._call(self._key_request(request), ApiKey.from_json))
+
+
+def prepare(verify: bool | str) -> None:
+    """Do, in the calling thread, everything a process does on its first async request besides
+    importing this module: importing the retry executor and :func:`~.transport.warm_up_async`. The
+    hook runs it in a worker thread so that a triggerer's event loop never stalls on it."""
+    import tenacity  # noqa: F401  (retry.arun imports it on first use)
+
+    warm_up_async(verify)
 
 
 @dataclass

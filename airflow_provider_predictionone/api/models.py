@@ -164,9 +164,13 @@ class DataSetInfo:
 
 
 def describe_job_status(kind: JobKind, job_id: str, status: str | None, state: JobState, message: str | None) -> str:
-    """One log line for a job status: the raw value, how it was read (spec 7.2), the service's message."""
+    """One log line for a job status: the raw value, how it was read (spec 7.2), the service's message.
+
+    Every value but ``finished`` / ``job_finished`` is undocumented (spec 7.2); the raw value is always
+    in the line. A value the provider reads as "still running" is said so plainly (it is the
+    ordinary case: queued, running ...); only a success it had to infer is flagged."""
     if state is JobState.RUNNING:
-        reading = "still running (not a documented value)"
+        reading = "still running"
     elif state is JobState.SUCCEEDED and (status or "").strip().lower() not in SUCCESS_STATUSES:
         reading = "succeeded (not a documented value, but the result is available)"
     else:

@@ -10,7 +10,10 @@ server. No code above this module knows which library is underneath.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import functools
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -157,13 +160,73 @@ def _connect_failures() -> tuple[type[BaseException], ...]:
     return (requests.exceptions.ConnectTimeout, NewConnectionError, ConnectTimeoutError)
 
 
+@functools.lru_cache(maxsize=8)
+def tls_context(verify: bool | str) -> Any:
+    """What httpx takes as ``verify``: ``False``, or a ready ``ssl.SSLContext`` (httpx's default
+    certificates, or the CA bundle at the given path). Loading certificates reads and parses files
+    (tens of milliseconds), so a context is built once per process and setting."""
+    if verify is False:
+        return False
+    import httpx
+
+    if verify is True:
+        return httpx.create_ssl_context()
+    import ssl
+
+    return ssl.create_default_context(cafile=str(verify))
+
+
+_warm = threading.Lock()
+_warmed: set[Any] = set()
+
+
+def warm_up_async(verify: bool | str) -> None:
+    """Do, in the calling thread, the one-time work the async stack would otherwise do on an event
+    loop's thread when the first request of a process goes out: build the TLS context, and let anyio
+    import what it loads lazily on first use (its synchronisation primitives, its asyncio backend and
+    its socket streams: through their public API on a throwaway loop, with one TCP connection to a
+    listening socket on loopback that is closed at once). A triggerer runs this in a worker thread
+    (``PredictionOneHook.get_async_conn``), so its loop never stalls on it. Idempotent and thread-safe."""
+    with _warm:
+        if verify in _warmed:
+            return
+        tls_context(verify)
+        codecs.lookup("utf-8-sig")  # answers are decoded with it (its codec module is imported on first use)
+        import socket
+
+        import anyio
+
+        async def touch(port: int) -> None:
+            anyio.Lock()
+            anyio.Event()
+            anyio.Semaphore(1)
+            stream = await anyio.connect_tcp("127.0.0.1", port)  # the kernel queues it: no server needed
+            await stream.aclose()
+            async with new_async_pool_for(verify):  # httpx imports its connection machinery here
+                pass
+
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            asyncio.run(touch(listener.getsockname()[1]))
+        _warmed.add(verify)
+
+
 def new_async_pool(settings: ClientSettings, max_connections: int = ASYNC_MAX_CONNECTIONS) -> Any:
     """An ``httpx.AsyncClient`` (one connection pool) sized for many concurrent waits."""
+    return new_async_pool_for(settings.verify, settings.timeout, max_connections)
+
+
+def new_async_pool_for(
+    verify: bool | str,
+    timeout: tuple[float, float] = (10.0, 60.0),
+    max_connections: int = ASYNC_MAX_CONNECTIONS,
+) -> Any:
+    """:func:`new_async_pool` from its parts: TLS verification, ``(connect, read)`` timeouts, size."""
     import httpx  # deferred: only triggers need it
 
+    connect, read = timeout
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-        verify=settings.verify,
+        timeout=httpx.Timeout(read, connect=connect),
+        verify=tls_context(verify),
         limits=httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_connections,

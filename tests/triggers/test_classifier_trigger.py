@@ -313,8 +313,11 @@ def test_the_inference_key_never_reaches_the_event(
 
 
 def test_check_and_wait_with_the_hook(
-    new_classifier: Callable[[], str], p1_client: PredictionOneClient, p1_hook: PredictionOneHook
+    new_classifier: Callable[[], str], p1_client: PredictionOneClient, p1_hook: PredictionOneHook, emulator: Any
 ) -> None:
+    # Transitions long enough that the first check still sees 'building' on a loaded machine (with the
+    # suite's 0.3 s the hook's first API key request alone could outlast it).
+    emulator.set_build_seconds(2)
     classifier_id = new_classifier()
     reached, state = p1_hook.check_prediction_api(classifier_id, "running")
     assert not reached and state is not None and state.status == "building"
