@@ -76,6 +76,8 @@ with DAG(
         training_file="{{ params.training_file }}",
         column_info="{{ params.column_info }}",
         target_column="プレミアム購入",
+        retries=RETRIES,  # an upload is safe to repeat (a worker dying mid-upload loses nothing)
+        retry_delay=RETRY_DELAY,
     )
     train = PredictionOneTrainModelOperator(
         task_id="train_model",

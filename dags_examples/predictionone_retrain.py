@@ -61,8 +61,14 @@ with DAG(
 ) as dag:
 
     @task
-    def served_model(params: dict[str, Any] | None = None) -> int:
-        """The model to retrain: ``params.model_id`` if given, else the one the prediction API serves now."""
+    def served_model(params: dict[str, Any] | None = None, dag_run: Any = None) -> int:
+        """The model to retrain: ``params.model_id`` if given, else the one the prediction API serves now.
+
+        A *scheduled* run with no prediction API configured skips (the DAG was unpaused before it was
+        set up: nothing to retrain yet); a manual run without one fails, saying what to set.
+        """
+        from airflow.providers.common.compat.sdk import AirflowSkipException
+
         from airflow_provider_predictionone.api.errors import PredictionOneConfigError
         from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 
@@ -71,6 +77,13 @@ with DAG(
             print(f"Retraining the given model_id {params['model_id']}.")
             return int(params["model_id"])
         classifier_id = str(params.get("classifier_id") or "").strip()
+        run_type = getattr(dag_run, "run_type", None)
+        if not classifier_id and str(getattr(run_type, "value", run_type)) == "scheduled":
+            raise AirflowSkipException(
+                "No prediction API to keep fresh yet: PREDICTIONONE_CLASSIFIER_ID is not set, so this scheduled "
+                "run has nothing to retrain and is skipped. Set it (or params.classifier_id) to the classifier_id "
+                "that predictionone_deploy_predict reports."
+            )
         if not classifier_id:
             raise PredictionOneConfigError(
                 "params.classifier_id is empty: set it to the prediction API to keep fresh (the classifier_id "

@@ -57,6 +57,8 @@ with DAG(
         evaluation_file="{{ params.evaluation_file }}",
         column_info="{{ params.column_info }}",
         check_data=False,  # the next task checks the data explicitly
+        retries=RETRIES,  # an upload is safe to repeat (a worker dying mid-upload loses nothing)
+        retry_delay=RETRY_DELAY,
     )
 
     @task

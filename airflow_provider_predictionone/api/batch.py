@@ -34,6 +34,15 @@ Output files (UTF-8 without BOM, ``\\n`` line endings, minimal quoting):
 
 What happens when something goes wrong with one row or with the whole batch:
 
+* **A header the model does not take.** No documented call lists a model's columns (Get Model
+  shows its config, Train Data Set Info needs the upload's id), so the service's first answers
+  tell: until one row is answered, at most :data:`HEADER_PROBE_ROWS` rows are sent (fewer as
+  they are refused). When the first :data:`HEADER_PROBE_ROWS` rows with values are all refused
+  with ``Invalid request`` (``InferenceBadRequestError``, a schema error for a well-formed
+  request), the header is the likely cause and the batch stops with a
+  :class:`~.errors.PredictionOneConfigError` listing the input's columns instead of sending every
+  row (each request counts; a trial API accepts 100). Any other outcome (an answer, a transient
+  error) opens the whole window.
 * **Rejected rows** (written to the rejects file; the batch goes on): a row whose number of fields
   differs from the header (``FieldCountMismatch``, never sent); an ``InferenceBadRequestError``;
   any other error answer that is not about the whole API (e.g. HTTP 413); a response without
@@ -114,6 +123,7 @@ from airflow_provider_predictionone.api.batch_rows import (
 )
 from airflow_provider_predictionone.api.errors import (
     BatchRejectedRowsError,
+    InferenceBadRequestError,
     PredictionOneAPIError,
     PredictionOneConfigError,
     PredictionOneTransportError,
@@ -125,6 +135,9 @@ log = logging.getLogger(__name__)
 
 WINDOW_PER_WORKER = 4
 """Rows in flight or waiting to be written, per worker thread."""
+HEADER_PROBE_ROWS = 3
+"""Rows with values that may be refused with ``Invalid request``, one at a time at the start, before
+the batch stops: the header is then the likely cause (see the module docs)."""
 _POLL_SECONDS = 0.05
 
 
@@ -315,8 +328,6 @@ class BatchPredictor:
         executor = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="predictionone-batch")
         try:
             for number, values in read_rows(run, text, self.header, self.input_path.name):
-                while len(window) >= self.window:  # make room first: the window bounds submitted rows
-                    self._write(run, self._resolve(run, window.popleft(), binary), output, rejects, reasons)
                 if run.fatal is not None:
                     raise run.fatal
                 item: Future[Scored] | Scored
@@ -333,7 +344,9 @@ class BatchPredictor:
                 else:
                     item = executor.submit(self._score, run, bucket, number, values)
                 window.append(Pending(number, item))
-                while window and self._is_done(window[0]):
+                # Write what is done, and make room before the next row is read: the window bounds
+                # submitted rows.
+                while window and (self._is_done(window[0]) or len(window) >= self._room(run)):
                     self._write(run, self._resolve(run, window.popleft(), binary), output, rejects, reasons)
                 self.report.progress(run, binary)
             while window:
@@ -344,6 +357,11 @@ class BatchPredictor:
             executor.shutdown(wait=True, cancel_futures=True)
             raise
         executor.shutdown(wait=True)
+
+    def _room(self, run: Run) -> int:
+        """Rows that may be in the window: :attr:`window`, or while the header is not known to be
+        taken only as many as may still be refused before the batch stops (see :meth:`_probe`)."""
+        return max(HEADER_PROBE_ROWS - len(run.refused_at_start), 1) if run.probing else self.window
 
     @staticmethod
     def _is_done(pending: Pending) -> bool:
@@ -385,12 +403,28 @@ class BatchPredictor:
             run.transient_streak = run.transient_streak + 1 if scored.transient else 0
             if run.transient_streak >= self.options.max_consecutive_errors:
                 raise self.report.service_down(run, scored)
+            self._probe(run, scored)
             return
         run.transient_streak = 0
+        run.probing = False
         output.writer.writerow([scored.number, *scored.row])  # type: ignore[misc]
         if reasons is not None:
             reasons.writer.writerows([scored.number, *line] for line in scored.reasons_rows)
         run.predicted += 1
+
+    def _probe(self, run: Run, scored: Scored) -> None:
+        """At the start, at most :data:`HEADER_PROBE_ROWS` rows are sent while the service refuses
+        them as a bad request, and that many such rows with values stop the batch. Any other outcome
+        of a sent row ends the probe (an answer shows that the header is taken; a transient error
+        cannot tell)."""
+        if not run.probing or not (scored.answered or scored.cause is not None):
+            return  # not sent (e.g. a field count mismatch)
+        if not isinstance(scored.cause, InferenceBadRequestError):
+            run.probing = False
+        elif any(value.strip() for value in scored.values):  # an empty row is refused for itself
+            run.refused_at_start.append(scored.number)
+            if len(run.refused_at_start) >= HEADER_PROBE_ROWS:
+                raise self.report.header_refused(run, self.header)
 
     @staticmethod
     def _reject_header(scored: Scored, name: str, got: list[str], expected: list[str], first_row: int | None) -> None:
@@ -418,7 +452,9 @@ class BatchPredictor:
         except BaseException as exc:
             run.fail(exc)
             raise
-        return read_answer(number, values, result, reasons=self.reasons_path is not None)
+        scored = read_answer(number, values, result, reasons=self.reasons_path is not None)
+        scored.answered = True
+        return scored
 
 
 def predict_csv(

@@ -7,13 +7,13 @@ import contextlib
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_predictionone.api import scratch
 from airflow_provider_predictionone.api.datafiles import read_csv_header
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
 from airflow_provider_predictionone.api.sources import UploadSource, copy_to_storage, is_storage_path
@@ -75,10 +75,10 @@ class CsvPart:
     def __init__(self, path: Path | Any) -> None:
         self.path = path
         self.remote = is_storage_path(path)
+        self.folder: Path | None = None
         if self.remote:
-            handle, name = tempfile.mkstemp(prefix="predictionone-", suffix=PART_SUFFIX)
-            os.close(handle)
-            self.part = Path(name)
+            self.folder = scratch.new_folder()
+            self.part = self.folder / (Path(str(path)).name + PART_SUFFIX)
         else:
             self.part = path.with_name(path.name + PART_SUFFIX)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,15 +96,21 @@ class CsvPart:
         self._handle.close()
         if self.remote:
             copy_to_storage(self.part, self.path)
-            self.part.unlink()
+            self._remove_part()
         else:
             os.replace(self.part, self.path)
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self._handle.close()
-        with contextlib.suppress(OSError):
-            self.part.unlink()
+        self._remove_part()
+
+    def _remove_part(self) -> None:
+        if self.folder is not None:
+            scratch.remove(self.folder)
+        else:
+            with contextlib.suppress(OSError):
+                self.part.unlink()
 
 
 def output_path(path: Any) -> Any:

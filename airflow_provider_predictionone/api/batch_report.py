@@ -10,7 +10,12 @@ from typing import IO, Any
 from airflow_provider_predictionone.api.batch_io import human_seconds, safe_url
 from airflow_provider_predictionone.api.batch_options import BatchOptions
 from airflow_provider_predictionone.api.batch_rows import Run, Scored
-from airflow_provider_predictionone.api.errors import BatchRejectedRowsError, BatchServiceDownError, PredictionOneError
+from airflow_provider_predictionone.api.errors import (
+    BatchRejectedRowsError,
+    BatchServiceDownError,
+    PredictionOneConfigError,
+    PredictionOneError,
+)
 
 MAX_LOGGED_REJECTS = 10
 """Rejected rows logged as they happen and listed with their message at the end; the rest are counted."""
@@ -86,6 +91,21 @@ class BatchReport:
         )
         error.__cause__ = scored.cause
         return error
+
+    def header_refused(self, run: Run, header: list[str]) -> PredictionOneConfigError:
+        """The error for a batch whose first rows were all refused with ``Invalid request``."""
+        rows = ", ".join(str(number) for number in run.refused_at_start)
+        return PredictionOneConfigError(
+            f"Prediction One refused the first {len(run.refused_at_start)} rows of input_file ({self.input_name!r}; "
+            f"rows {rows}) with 'Invalid request' (spec 4.14: the request does not fit the prediction API), so the "
+            "batch stopped instead of sending every row: each request counts against the prediction API's "
+            "requests (a trial API accepts 100). Each request was well-formed (the header and one row with as many "
+            "fields), so the header is the likely cause: input_file must have every column the model was trained "
+            "on, named exactly as in the training file's header (the target column may be left out). Its columns "
+            f"are {header}. Prediction One does not say which columns are missing and no documented call lists a "
+            "model's columns: compare them with the header of the training file. If the header is right, these "
+            "rows' values are at fault: fix them and re-run."
+        )
 
     def rejected_rows(self, run: Run, *, kept: bool) -> None:
         """The end-of-batch block: the first rejected rows with their message, then how many more."""

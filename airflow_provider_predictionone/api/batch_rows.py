@@ -108,6 +108,8 @@ class Scored:
     transient: bool = False
     """The row failed with one of :data:`TRANSIENT_ERRORS` (kept in :attr:`cause`)."""
     cause: BaseException | None = None
+    answered: bool = False
+    """The service answered the request (2xx): it took the header, whatever it made of the row."""
 
 
 class Cancelled(Exception):
@@ -138,6 +140,10 @@ class Run:
         self.reasons_header: list[str] | None = None
         self.transient_streak = 0
         """Rows written in a row (input order) that failed with a transient error."""
+        self.probing = True
+        """The service has not yet shown that it takes the input's header: few rows go at once."""
+        self.refused_at_start: list[int] = []
+        """Rows refused with ``Invalid request`` while :attr:`probing`."""
         self.logged_rejects: list[tuple[int, str, str]] = []
         """``(row, error kind, short message)`` of the first :data:`MAX_LOGGED_REJECTS` rejected rows."""
 

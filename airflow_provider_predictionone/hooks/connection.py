@@ -8,10 +8,13 @@ Connection fields: **password** = the account's secret key; **host** (and **port
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+from airflow_provider_predictionone.api.errors import PredictionOneConfigError, connection_not_found
 from airflow_provider_predictionone.api.retry import RetryPolicy
 from airflow_provider_predictionone.api.settings import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -57,6 +60,53 @@ def _flag(conn_id: str, extras: Mapping[str, Any], name: str, default: bool) -> 
     if text in {"false", "0", "no", "off"}:
         return False
     raise PredictionOneConfigError(f"Connection {conn_id!r}: extra {name}={value!r} must be true or false.")
+
+
+_EXTRA_FIX = 'Write it as a JSON object, e.g. {"timeout": 120, "retries": 3}, or leave it empty.'
+
+
+def _extra_problem(raw: Any) -> str | None:
+    """What is wrong with an Extra given as text, if it is not a JSON object."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        return f"its Extra field is not valid JSON ({exc}). {_EXTRA_FIX}"
+    if not isinstance(parsed, dict):
+        return f"its Extra field is JSON but not an object ({type(parsed).__name__}). {_EXTRA_FIX}"
+    return None
+
+
+def checked_extra(conn: Any, conn_id: str) -> None:
+    """Refuse a connection whose Extra is not a JSON object: Airflow would log an error and read it
+    as empty, so every setting in it would silently fall back to its default."""
+    problem = _extra_problem(getattr(conn, "extra", None))
+    if problem:
+        raise PredictionOneConfigError(f"Connection {conn_id!r}: {problem}")
+
+
+def connection_missing(conn_id: str) -> PredictionOneConfigError:
+    """The error for a connection Airflow does not give back. Airflow 3.0 and 3.1 treat a connection
+    whose Extra is not a JSON object as missing: when an ``AIRFLOW_CONN_<ID>`` environment variable
+    defines it, its Extra is read here to say so; otherwise :func:`~.api.errors.connection_not_found`."""
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    raw = (os.environ.get(name) or "").strip()
+    if raw.startswith("{"):
+        try:
+            fields = json.loads(raw)
+        except ValueError as exc:
+            return PredictionOneConfigError(
+                f"Connection {conn_id!r}: the environment variable {name} is not valid JSON ({exc}), so Airflow "
+                "does not read it. Fix the JSON (or write the connection as a URI)."
+            )
+        extra = fields.get("extra") if isinstance(fields, dict) else None
+    else:
+        extra = (parse_qs(urlsplit(raw).query).get("__extra__") or [None])[0] if "://" in raw else None
+    problem = _extra_problem(extra)
+    if problem:  # the same message as checked_extra's on the versions that give the connection back
+        return PredictionOneConfigError(f"Connection {conn_id!r}: {problem}")
+    return connection_not_found(conn_id)
 
 
 def _unprefixed(extras: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -70,6 +70,9 @@ class PredictMixin(HookMixin):
             ``rows_rejected``, ``rejected_fraction``, ``rows_per_second``, ``output_file``,
             ``rejects_file``, ``reasons_file``.
         :raises PredictionApiNotRunningError: the prediction API is not running (no row was sent).
+        :raises PredictionOneConfigError: a bad file or option (before any request), or the first
+            rows were all refused ``Invalid request``: a header the model does not take (the batch
+            stops after :data:`~.api.batch.HEADER_PROBE_ROWS` requests instead of one per row).
         :raises BatchRejectedRowsError: more rows were rejected than ``max_rejected_fraction`` allows.
         :raises BatchServiceDownError: the service stopped answering (``max_consecutive_errors``).
         """

@@ -15,16 +15,22 @@ sent when the hook is constructed.
 
 from __future__ import annotations
 
-import json
+import asyncio
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
-from airflow_provider_predictionone.api.errors import PredictionOneConfigError, PredictionOneError, connection_not_found
+from airflow_provider_predictionone.api.errors import PredictionOneError
 from airflow_provider_predictionone.compat import mask_secret
 from airflow_provider_predictionone.connection_form import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_predictionone.hooks.connection import CONN_TYPE, DEFAULT_CONN_ID, client_settings
+from airflow_provider_predictionone.hooks.connection import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    checked_extra,
+    client_settings,
+    connection_missing,
+)
 from airflow_provider_predictionone.hooks.housekeeping import HousekeepingMixin
 from airflow_provider_predictionone.hooks.predict import PredictMixin
 from airflow_provider_predictionone.hooks.prediction_api import PredictionApiMixin
@@ -37,24 +43,16 @@ if TYPE_CHECKING:
     from airflow_provider_predictionone.api.settings import ClientSettings
 
 
-def _checked_extra(conn: Any, conn_id: str) -> None:
-    """Refuse an extra that is not JSON: Airflow would log a warning and read it as empty, so every
-    setting in it would be silently replaced by its default."""
-    raw = getattr(conn, "extra", None)
-    if not isinstance(raw, str) or not raw.strip():
-        return
-    try:
-        parsed = json.loads(raw)
-    except ValueError as exc:
-        raise PredictionOneConfigError(
-            f"Connection {conn_id!r}: its Extra field is not valid JSON ({exc}). Write it as a JSON object, e.g. "
-            '{"timeout": 120, "retries": 3}, or leave it empty.'
-        ) from None
-    if not isinstance(parsed, dict):
-        raise PredictionOneConfigError(
-            f"Connection {conn_id!r}: its Extra field is JSON but not an object ({type(parsed).__name__}). Write it "
-            'as a JSON object, e.g. {"timeout": 120}, or leave it empty.'
-        )
+def _async_client_module(verify: bool | str) -> Any:
+    """The async client's module, with everything a process does on its first async request done
+    here: importing the client (its response classes, its transport) and
+    :func:`~.api.aclient.prepare` (the TLS context, the lazy imports of httpx, anyio and tenacity). Called in a
+    worker thread: on a triggerer's event loop that first-use work blocked every other trigger for a
+    few hundred milliseconds. Cheap after the first call."""
+    from airflow_provider_predictionone.api import aclient
+
+    aclient.prepare(verify)
+    return aclient
 
 
 class PredictionOneHook(RetrainingMixin, PredictionApiMixin, PredictMixin, HousekeepingMixin, BaseHook):
@@ -110,8 +108,8 @@ class PredictionOneHook(RetrainingMixin, PredictionApiMixin, PredictMixin, House
         try:
             conn = self.get_connection(conn_id)
         except AirflowNotFoundException as exc:
-            raise connection_not_found(conn_id) from exc
-        _checked_extra(conn, conn_id)
+            raise connection_missing(conn_id) from exc
+        checked_extra(conn, conn_id)
         return client_settings(conn, conn.extra_dejson, retry=self.retry)
 
     def get_conn(self) -> PredictionOneClient:
@@ -138,18 +136,17 @@ class PredictionOneHook(RetrainingMixin, PredictionApiMixin, PredictMixin, House
         """
         from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
-        from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient, shared_async_clients
-
         conn_id = self.predictionone_conn_id
         try:
             conn = await get_async_connection(conn_id)
         except AirflowNotFoundException as exc:
-            raise connection_not_found(conn_id) from exc
-        _checked_extra(conn, conn_id)
+            raise connection_missing(conn_id) from exc
+        checked_extra(conn, conn_id)
         settings = client_settings(conn, await get_async_extra_dejson(conn), retry=self.retry)
+        aclient = await asyncio.to_thread(_async_client_module, settings.verify)
         if not shared:
-            return AsyncPredictionOneClient(settings, on_secret=mask_secret)
-        return shared_async_clients.client(settings, on_secret=mask_secret)
+            return aclient.AsyncPredictionOneClient(settings, on_secret=mask_secret)
+        return aclient.shared_async_clients.client(settings, on_secret=mask_secret)
 
     def test_connection(self) -> tuple[bool, str]:
         """Fetch a train API key with the secret key: proves the URL and the key work.

@@ -8,7 +8,6 @@ shows it received the data, and starts afresh when it did not (or the data arriv
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,22 +55,19 @@ class RetrainingMixin(TrainingMixin):
     ) -> str:
         """Upload new data for ``model_id`` — a CSV, or a zip of training + evaluation files in the
         spec's layout — which starts retraining; or re-attach to the retraining an earlier try of the
-        task started. The files are checked before any request.
+        task started. The files are checked before any request, as for a first training
+        (:func:`~.api.datafiles.check_training_files`: header, data rows, same columns).
 
         :param model_id: the model behind the prediction API to retrain (spec 7.16).
         :param context: the task's context (default: the running task's, if any) for the ledger.
         :return: the ``retrain_job_id``.
         """
-        from airflow_provider_predictionone.api.datafiles import read_csv_header
-        from airflow_provider_predictionone.api.sources import UploadSource
+        from airflow_provider_predictionone.api.datafiles import check_training_files
 
-        training = UploadSource.of(training_file, param="training_file")
-        header = read_csv_header(training, param="training_file")
-        evaluation = None
-        if evaluation_file is not None:
-            evaluation = UploadSource.of(evaluation_file, param="evaluation_file")
-            if read_csv_header(evaluation, param="evaluation_file") != header:
-                raise PredictionOneConfigError("evaluation_file must have the same columns as training_file.")
+        files = check_training_files(training_file, evaluation_file)
+        for warning in files.warnings:
+            self.log.warning("%s", warning)
+        training, evaluation = files.training, files.evaluation
         ledger = self.ledger(context, JobKind.RETRAIN.value)
         record = ledger.get()
         if record and record.get("model_id") == model_id and record.get("job_id") and not record.get("damaged"):
@@ -123,9 +119,10 @@ class RetrainingMixin(TrainingMixin):
         altered (:class:`UploadIntegrityError`: that job is never used).
         """
         from airflow_provider_predictionone.api.datafiles import build_retrain_zip
+        from airflow_provider_predictionone.api.scratch import working_folder
 
         client = self.get_conn()
-        with tempfile.TemporaryDirectory(prefix="predictionone-") as folder:
+        with working_folder() as folder:
             source = training
             if evaluation is not None:
                 source = build_retrain_zip(training, evaluation, Path(folder) / f"{Path(training.name).stem}.zip")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,8 +103,10 @@ class TrainingMixin(JobsMixin):
     ) -> str:
         """Upload the training file, the column info and an optional evaluation file (spec 1.1 steps 2–3).
 
-        Everything is checked before any request: the training file's header (UTF-8 CSV), the
-        ``target_column`` is one of its columns, the column info types every column, the evaluation
+        Everything is checked before any request (:func:`~.api.datafiles.check_training_files`): the
+        files are UTF-8 CSVs with data rows (the training file at least as many as any training
+        needs; its first rows are read, never the whole file), ``target_column`` is one of its
+        columns and does not hold a single value, the column info types every column, the evaluation
         file has the same columns. With ``check_data`` Train Data Set Info is read afterwards and
         logged, and an unusable ``target_column`` fails.
 
@@ -115,27 +116,13 @@ class TrainingMixin(JobsMixin):
             the training file's order).
         :return: the ``external_process_id`` that training needs.
         """
-        from airflow_provider_predictionone.api.config_rules import suggest_column
-        from airflow_provider_predictionone.api.datafiles import column_info_source, read_csv_header
-        from airflow_provider_predictionone.api.sources import UploadSource
+        from airflow_provider_predictionone.api.datafiles import check_training_files, column_info_source
 
-        training = UploadSource.of(training_file, param="training_file")
-        header = read_csv_header(training, param="training_file")
-        if target_column and target_column not in header:
-            raise PredictionOneConfigError(
-                f"target_column={target_column!r}{suggest_column(target_column, header)} is not a column of "
-                f"training_file ({training.name!r}); its columns are {header}. Use the header text exactly."
-            )
-        info, _columns = column_info_source(column_info, header)
-        evaluation = None
-        if evaluation_file is not None:
-            evaluation = UploadSource.of(evaluation_file, param="evaluation_file")
-            eval_header = read_csv_header(evaluation, param="evaluation_file")
-            if eval_header != header:
-                raise PredictionOneConfigError(
-                    "evaluation_file must have the same columns as training_file, in the same order; "
-                    f"training has {header}, evaluation has {eval_header}."
-                )
+        files = check_training_files(training_file, evaluation_file, target_column=target_column)
+        for warning in files.warnings:
+            self.log.warning("%s", warning)
+        training, evaluation = files.training, files.evaluation
+        info, _columns = column_info_source(column_info, files.header)
         client = self.get_conn()
         urls = client.train_upload_urls()
         self.log.info("Uploading training data for external_process_id %s.", urls.external_process_id)
@@ -297,10 +284,11 @@ class TrainingMixin(JobsMixin):
         ``destination`` when given (a local path, or a storage path that gets the archive copied
         from a local temporary file once it is complete and checked)."""
         from airflow_provider_predictionone.api.results import TrainingResult
+        from airflow_provider_predictionone.api.scratch import working_folder
         from airflow_provider_predictionone.api.sources import copy_to_storage, is_storage_path
 
         client = self.get_conn()
-        with tempfile.TemporaryDirectory(prefix="predictionone-") as folder:
+        with working_folder() as folder:
             local = Path(folder) / "result.zip" if is_storage_path(destination) or destination is None else destination
             client.download(url, label="result archive", destination=local)
             result = TrainingResult.from_zip_bytes(Path(local).read_bytes())

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_predictionone.api.batch import BatchPredictor, predict_csv
+from airflow_provider_predictionone.api.batch import HEADER_PROBE_ROWS, BatchPredictor, predict_csv
 from airflow_provider_predictionone.api.batch_io import BatchPredictionResult
 from airflow_provider_predictionone.api.batch_report import MAX_LOGGED_MESSAGE_CHARS, MAX_LOGGED_REJECTS
 from airflow_provider_predictionone.api.batch_rows import TokenBucket
@@ -91,7 +91,7 @@ def no_part_files(folder: Path) -> bool:
 class FakeClient:
     """An ``inference`` that parses the one-row CSV and answers with ``respond(id, values)``.
 
-    The first column of the input is an id. Counts calls and the peak of concurrent calls, and
+    The first column of the input is an id (0 when empty). Counts calls and the peak of concurrent calls, and
     records the connections the batch asked the client to keep open.
     """
 
@@ -116,7 +116,7 @@ class FakeClient:
             self.peak = max(self.peak, self.active)
             self.texts.append(csv_text)
         try:
-            return self.respond(int(rows[1][0]), rows[1])
+            return self.respond(int(rows[1][0] or 0), rows[1])
         finally:
             with self.lock:
                 self.active -= 1
@@ -309,6 +309,28 @@ def test_a_prediction_api_stopped_mid_batch_stops_the_batch(
     assert not output.exists() and no_part_files(tmp_path)
 
 
+def test_an_input_without_a_model_column_stops_after_the_header_probe(
+    p1_client: PredictionOneClient, prediction_api: Classifier, emulator: Any, tmp_path: Path
+) -> None:
+    """The emulator refuses every row of an input that lacks a column the model uses (Invalid
+    request, spec 4.14): the batch stops after HEADER_PROBE_ROWS requests, not one per row."""
+    rows = list(csv.reader(write_customers_csv(tmp_path / "g.csv", 50, with_target=False).open(encoding="utf-8")))
+    source = tmp_path / "score.csv"
+    source.write_text(csv_text([[*row[:1], *row[2:]] for row in rows]), encoding="utf-8")  # no 性別
+    output = tmp_path / "predictions.csv"
+    before = emulator.request_count("POST", "inference")
+
+    with pytest.raises(PredictionOneConfigError) as failed:
+        predict_csv(p1_client, prediction_api.url, prediction_api.api_key, source, output, concurrency=8)
+
+    assert emulator.request_count("POST", "inference") - before == HEADER_PROBE_ROWS == 3
+    text = str(failed.value)
+    assert "refused the first 3 rows of input_file ('score.csv'; rows 1, 2, 3) with 'Invalid request'" in text
+    assert "the header is the likely cause" in text and "['年齢', '年収', '地域']" in text
+    assert "stopped after 3 row(s) were done (0 predicted, 3 rejected, 3 read)" in text
+    assert not output.exists() and not Path(f"{output}.rejects.csv").exists() and no_part_files(tmp_path)
+
+
 def test_a_wrong_api_key_writes_nothing(
     p1_client: PredictionOneClient, prediction_api: Classifier, emulator: Any, tmp_path: Path
 ) -> None:
@@ -390,7 +412,7 @@ def test_the_window_bounds_rows_in_flight_and_waiting(tmp_path: Path) -> None:
     release = threading.Event()
 
     def respond(row_id: int, _values: list[str]) -> InferenceResult:
-        if row_id == 1:
+        if row_id == 2:
             assert release.wait(10)
         return prediction(row_id)
 
@@ -403,10 +425,12 @@ def test_the_window_bounds_rows_in_flight_and_waiting(tmp_path: Path) -> None:
     worker = threading.Thread(target=lambda: outcome.update(result=predictor.run()))
     worker.start()
     try:
-        # Row 1 hangs: the others finish but cannot be written, so reading stops when the window is full.
-        wait_until(lambda: fake.calls >= predictor.window - 1, timeout=5, interval=0.01)
+        # Row 1 is answered (until then at most 3 rows go: the header probe) and written; row 2
+        # hangs: the rows after it finish but cannot be written, so reading stops when the window
+        # (rows 2 to 17) is full.
+        wait_until(lambda: fake.calls >= predictor.window, timeout=5, interval=0.01)
         time.sleep(0.3)
-        assert fake.calls <= predictor.window
+        assert fake.calls <= predictor.window + 1
     finally:
         release.set()
         worker.join(10)
@@ -578,6 +602,94 @@ def test_a_fatal_error_on_a_later_row_stops_everything(tmp_path: Path, error: Ex
     assert failed.value.rows_done <= 49  # type: ignore[attr-defined]  # nothing is written after the error
     assert fake.calls < 50 + predictor.window
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def bad_request() -> InferenceBadRequestError:
+    return InferenceBadRequestError("Inference (POST <prediction API url>)", 400, message="Invalid request")
+
+
+def test_refused_first_rows_do_not_stop_the_batch_once_a_row_is_answered(tmp_path: Path) -> None:
+    """Rows 1 and 2 are refused, row 3 is answered: the header is taken, the batch goes on in
+    parallel; an empty row or a row with a wrong field count at the start does not count."""
+
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id in (1, 2, 40):
+            raise bad_request()
+        time.sleep(0.01)  # long enough for the workers to overlap
+        return prediction(row_id)
+
+    source = tmp_path / "in.csv"
+    rows = [["id", "x"], ["1", "a"], ["", ""], ["2", "b", "extra"], ["2", "b"]]
+    rows += [[str(i), f"v{i}"] for i in range(3, 201)]
+    source.write_text(csv_text(rows), encoding="utf-8")
+    fake = FakeClient(lambda row_id, values: bad_request_or(respond, row_id, values))
+    result = predict_csv(fake, FAKE_URL, "key", source, tmp_path / "out.csv", max_rejected_fraction=1.0)
+    assert (result.rows_total, result.rows_predicted, result.rows_rejected) == (202, 197, 5)
+    assert fake.calls == 201 and fake.peak > 1  # every row with the right field count was sent, in parallel
+    rejects = [(line[0], line[1]) for line in read_csv(tmp_path / "out.csv.rejects.csv")[1:]]
+    assert rejects == [
+        ("1", "InferenceBadRequestError"),
+        ("2", "InferenceBadRequestError"),  # empty: not counted by the probe
+        ("3", "FieldCountMismatch"),  # not sent
+        ("4", "InferenceBadRequestError"),
+        ("42", "InferenceBadRequestError"),
+    ]
+
+
+def bad_request_or(respond: Callable[[int, list[str]], InferenceResult], row_id: int, values: list[str]) -> Any:
+    """An empty row (no id) is refused like the emulator refuses it."""
+    if not any(values):
+        raise bad_request()
+    return respond(row_id, values)
+
+
+def test_rows_refused_from_the_start_stop_the_batch_after_the_probe(tmp_path: Path) -> None:
+    fake = FakeClient(lambda _row_id, _values: (_ for _ in ()).throw(bad_request()))
+    predictor = BatchPredictor(
+        fake, FAKE_URL, "key", write_ids(tmp_path / "in.csv", 100), tmp_path / "out.csv", concurrency=8
+    )
+    with pytest.raises(PredictionOneConfigError, match=r"rows 1, 2, 3\) with 'Invalid request'") as failed:
+        predictor.run()
+    assert fake.calls == HEADER_PROBE_ROWS and fake.peak <= HEADER_PROBE_ROWS
+    assert "Its columns are ['id', 'x']" in str(failed.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_until_a_row_is_answered_at_most_the_probe_rows_are_sent(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id == 1:
+            assert release.wait(10)
+        return prediction(row_id)
+
+    fake = FakeClient(respond)
+    predictor = BatchPredictor(
+        fake, FAKE_URL, "key", write_ids(tmp_path / "in.csv", 100), tmp_path / "out.csv", concurrency=8
+    )
+    worker = threading.Thread(target=predictor.run)
+    worker.start()
+    try:
+        wait_until(lambda: fake.calls >= HEADER_PROBE_ROWS, timeout=5, interval=0.01)
+        time.sleep(0.3)
+        assert fake.calls == HEADER_PROBE_ROWS  # rows 2 and 3 are answered, but row 1 decides first
+    finally:
+        release.set()
+        worker.join(10)
+    assert fake.calls == 100
+
+
+def test_a_transient_error_on_the_first_row_ends_the_probe(tmp_path: Path) -> None:
+    def respond(row_id: int, _values: list[str]) -> InferenceResult:
+        if row_id == 1:
+            raise ServerError("Inference (POST <prediction API url>)", 503, excerpt="busy")
+        time.sleep(0.01)
+        raise bad_request()
+
+    fake = FakeClient(respond)
+    with pytest.raises(BatchRejectedRowsError, match="rejected 50 of 50 rows"):
+        predict_csv(fake, FAKE_URL, "key", write_ids(tmp_path / "in.csv", 50), tmp_path / "out.csv", concurrency=4)
+    assert fake.calls == 50 and fake.peak > 1  # the header could not be judged: every row was sent
 
 
 def test_every_request_holds_the_header_and_exactly_one_row(tmp_path: Path) -> None:

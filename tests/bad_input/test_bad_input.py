@@ -7,16 +7,19 @@ that no request (parse time / before any request) or no creating request (first 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from airflow.exceptions import AirflowException
 
+from airflow_provider_predictionone.api.batch import HEADER_PROBE_ROWS
 from airflow_provider_predictionone.api.errors import (
     InvalidCredentialsError,
     ModelDeletedError,
@@ -42,6 +45,7 @@ from airflow_provider_predictionone.operators import (
 from airflow_provider_predictionone.sensors import PredictionOneRetrainSensor, PredictionOneTrainingSensor
 from tests.bad_input.conftest import BEFORE, DATA, FIRST, PARSE, Refusals
 from tests.task_context import fake_context
+from tests.triggers.job_fixtures import wait_until, write_customers_csv
 
 TRAIN_CSV = DATA / "customers_train.csv"
 COLUMN_INFO = DATA / "column_info.csv"
@@ -123,6 +127,29 @@ def test_connection_inputs(refused: Refusals, monkeypatch: pytest.MonkeyPatch, p
         BEFORE,
         lambda: upload(predictionone_conn_id=extra).execute(fake_context()),
         says=["timeout='soon'", "is not a number", "number of seconds"],
+    )
+    # Airflow 3.3 and 2.x give such a connection back with the Extra unread (logging only "Failed to
+    # deserialize extra property"); 3.0 and 3.1 refuse it as if it did not exist. Same message on all.
+    broken = conn(monkeypatch, "p1_broken_extra", host=refused.emulator.url, password="s", extra="{retries: 1")
+    refused.check(
+        "connection: extra is not valid JSON",
+        BEFORE,
+        lambda: upload(predictionone_conn_id=broken).execute(fake_context()),
+        says=["Connection 'p1_broken_extra'", "Extra field is not valid JSON", "Write it as a JSON object"],
+    )
+    listed = conn(monkeypatch, "p1_list_extra", host=refused.emulator.url, password="s", extra="[1, 2]")
+    refused.check(
+        "connection: extra is JSON but not an object",
+        BEFORE,
+        lambda: upload(predictionone_conn_id=listed).execute(fake_context()),
+        says=["Connection 'p1_list_extra'", "Extra field is JSON but not an object (list)"],
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_P1_URI_EXTRA", f"predictionone://:s@?__extra__={quote('{retries: 1')}")
+    refused.check(
+        "connection: URI with an __extra__ that is not valid JSON",
+        BEFORE,
+        lambda: upload(predictionone_conn_id="p1_uri_extra").execute(fake_context()),
+        says=["Connection 'p1_uri_extra'", "Extra field is not valid JSON"],
     )
     wrong = conn(monkeypatch, "p1_wrong", host=refused.emulator.url, password="not-the-secret-key")
     text = refused.check(
@@ -220,6 +247,73 @@ def test_data_file_inputs(refused: Refusals, predictionone_conn: str, tmp_path: 
         BEFORE,
         lambda: upload(target_column="プレミアム購買").execute(fake_context()),
         says=["target_column='プレミアム購買'", "did you mean 'プレミアム購入'", "not a column of training_file"],
+    )
+
+
+def customers_rows(count: int, *, target: str | None = None) -> str:
+    """The header and the first ``count`` rows of the example training file; ``target`` replaces
+    every target value."""
+    lines = TRAIN_CSV.read_text("utf-8").splitlines()
+    rows = lines[1 : count + 1]
+    if target is not None:
+        rows = [row.rsplit(",", 1)[0] + f",{target}" for row in rows]
+    return "\n".join([lines[0], *rows]) + "\n"
+
+
+def test_empty_and_mismatched_data_files(refused: Refusals, predictionone_conn: str, tmp_path: Path) -> None:
+    """Well-formed files that Prediction One would take and then refuse (an upload slot and two or
+    three PUTs for nothing): refused before any request. The first 1000 rows are read, never more."""
+    header_only = csv_file(tmp_path / "header_only.csv", customers_rows(0))
+    refused.check(
+        "training file: header only (no data rows)",
+        BEFORE,
+        lambda: upload(training_file=header_only).execute(fake_context()),
+        says=["training_file ('header_only.csv') has a header but no data rows", "100 to 1,000,000 rows"],
+    )
+    few = csv_file(tmp_path / "few.csv", customers_rows(5))
+    refused.check(
+        "training file: 5 data rows (any training needs 20 or more)",
+        BEFORE,
+        lambda: upload(training_file=few).execute(fake_context()),
+        says=["training_file ('few.csv') has only 5 data row(s)", "(20 to 10,000 in time-series mode)"],
+    )
+    lines = customers_rows(10).splitlines()
+    lines[3] += ",extra"
+    ragged = csv_file(tmp_path / "ragged.csv", "\n".join(lines) + "\n")
+    refused.check(
+        "training file: a row with one field too many",
+        BEFORE,
+        lambda: upload(training_file=ragged).execute(fake_context()),
+        says=["training_file ('ragged.csv') data row 3 (line 4) has 12 field(s) but the header has 11", "quote"],
+    )
+    constant = csv_file(tmp_path / "constant.csv", customers_rows(150, target="はい"))
+    refused.check(
+        "target_column with a single value (upload operator)",
+        BEFORE,
+        lambda: upload(training_file=constant, target_column=TARGET).execute(fake_context()),
+        says=[f"target_column='{TARGET}' has the same value 'はい' in all 150 data rows", "nothing to predict"],
+    )
+    blank = csv_file(tmp_path / "blank_target.csv", customers_rows(150, target=""))
+    refused.check(
+        "target_column empty in every row (upload operator)",
+        BEFORE,
+        lambda: upload(training_file=blank, target_column=TARGET).execute(fake_context()),
+        says=[f"target_column='{TARGET}' is empty in all 150 data rows", "Fill in the target values"],
+    )
+    eval_header_only = csv_file(tmp_path / "eval_header_only.csv", customers_rows(0))
+    refused.check(
+        "evaluation file: header only (no data rows)",
+        BEFORE,
+        lambda: upload(evaluation_file=eval_header_only).execute(fake_context()),
+        says=["evaluation_file ('eval_header_only.csv') has a header but no data rows", "leave evaluation_file out"],
+    )
+    twice = tmp_path / "column_info_twice.csv"
+    twice.write_text(COLUMN_INFO.read_text("utf-8-sig") + "年齢,string\n", "utf-8-sig")
+    refused.check(
+        "column info file naming a column twice",
+        BEFORE,
+        lambda: upload(column_info=str(twice)).execute(fake_context()),
+        says=["column_info ('column_info_twice.csv') lists the column '年齢' twice", "one type per column"],
     )
 
 
@@ -452,7 +546,7 @@ def test_retrain_model_id_inputs(refused: Refusals, predictionone_conn: str) -> 
             training_file=str(DATA / "customers_retrain.csv"),
             evaluation_file=str(DATA / "customers_score.csv"),  # no target column
         ).execute(fake_context()),
-        says=["evaluation_file must have the same columns as training_file"],
+        says=["evaluation_file must have the same columns as training_file", "evaluation has ['顧客ID'"],
     )
     text = refused.check(
         "retrain: unknown model_id",
@@ -497,6 +591,24 @@ def test_retrain_files_are_checked_before_any_request(
         lambda: retrain(sjis),
         says=["training_file ('sjis.csv') is not UTF-8", "iconv -f SHIFT_JIS -t UTF-8"],
     )
+    # Retraining trains too: the same row checks as a first upload (the model's mode is unknown
+    # before any request, so 20 rows is the floor; 20-99 rows only warn).
+    header_only = Path(csv_file(tmp_path / "retrain_header_only.csv", customers_rows(0)))
+    refused.check(
+        "retrain: training file header only (no data rows)",
+        BEFORE,
+        lambda: retrain(header_only),
+        says=["training_file ('retrain_header_only.csv') has a header but no data rows", "100 to 1,000,000 rows"],
+    )
+    eval_header_only = csv_file(tmp_path / "retrain_eval_header_only.csv", customers_rows(0))
+    refused.check(
+        "retrain: evaluation file header only (no data rows)",
+        BEFORE,
+        lambda: PredictionOneRetrainModelOperator(
+            task_id="r", model_id=999, training_file=str(TRAIN_CSV), evaluation_file=eval_header_only
+        ).execute(fake_context()),
+        says=["evaluation_file ('retrain_eval_header_only.csv') has a header but no data rows"],
+    )
 
 
 def test_templated_target_column_is_refused_before_training(
@@ -525,6 +637,24 @@ def test_templated_target_column_is_refused_before_training(
         FIRST,
         lambda: op.execute(fake_context()),
         says=["target_column (tc) = 'None'", "not found in the training data header", "Use the header text exactly"],
+        via="Train Data Set Info; Train is not sent",
+    )
+    assert refused.emulator.request_count("POST", "/models") == 0
+
+
+def test_too_few_rows_for_the_training_mode_are_refused_before_train(
+    refused: Refusals, predictionone_conn: str, p1_hook: Any, tmp_path: Path
+) -> None:
+    # 20-99 rows are enough only in time-series mode, which the upload does not know: it uploads
+    # them with a warning, and training refuses them after Train Data Set Info, before Train.
+    fifty = Path(csv_file(tmp_path / "fifty.csv", customers_rows(50)))
+    epid = p1_hook.upload_training_data(fifty, str(COLUMN_INFO), check_data=False)
+    refused.emulator.reset_request_counts()  # the upload above is the test's set-up
+    refused.check(
+        "train: 50 data rows without time_series (100 needed)",
+        FIRST,
+        lambda: train(external_process_id=epid).execute(fake_context()),
+        says=["The training data has 50 rows", "at least 100 rows"],
         via="Train Data Set Info; Train is not sent",
     )
     assert refused.emulator.request_count("POST", "/models") == 0
@@ -823,3 +953,34 @@ def test_batch_files_are_checked_before_any_request(refused: Refusals, predictio
         lambda: op.execute(fake_context()),
         says=["classifier_id='None' is empty", "key 'classifier_id'", TEMPLATE_NOTE],
     )
+
+
+def test_batch_input_without_a_model_column_stops_after_the_first_rows(
+    refused: Refusals, predictionone_conn: str, deployed_model: int, p1_client: Any, tmp_path: Path
+) -> None:
+    """No documented call lists a model's columns, so the service's first answers tell: the batch
+    stops after HEADER_PROBE_ROWS rows refused 'Invalid request' instead of sending every row."""
+    classifier = wait_until(
+        lambda: next((c for c in p1_client.list_classifiers() if c.model_id == deployed_model and c.is_ready), None)
+    )
+    scoring = tmp_path / "score_no_gender.csv"
+    rows = list(csv.reader(write_customers_csv(tmp_path / "s.csv", 60, with_target=False).open(encoding="utf-8")))
+    scoring.write_text("".join(",".join([*row[:1], *row[2:]]) + "\n" for row in rows), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    refused.emulator.reset_request_counts()  # the fixture trained and deployed a model
+    refused.check(
+        "batch predict: input_file lacks a column of the model",
+        FIRST,
+        lambda: batch(classifier_id=classifier.classifier_id, input_file=str(scoring), output_file=str(out)).execute(
+            fake_context()
+        ),
+        says=[
+            "refused the first 3 rows of input_file ('score_no_gender.csv'; rows 1, 2, 3) with 'Invalid request'",
+            "the header is the likely cause",
+            "Its columns are ['年齢', '年収', '地域']",
+        ],
+        refused_call="POST inference",
+        via="Inference: 3 rows refused 'Invalid request', no more are sent",
+    )
+    assert refused.emulator.request_count("POST", "inference") == HEADER_PROBE_ROWS == 3
+    assert not out.exists()

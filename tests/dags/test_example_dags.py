@@ -177,3 +177,24 @@ def test_predictionone_deploy_predict_with_a_given_model_reuses_its_prediction_a
     assert states["upload_training_data"] == "skipped"
     assert emulator.request_count("POST", "/classifiers") == 1  # the fixture's; the DAG reused it
     assert results["report"]["model_id"] == sample_deployed_model
+
+
+def test_predictionone_retrain_scheduled_run_without_a_prediction_api_skips(
+    monkeypatch: pytest.MonkeyPatch, emulator: Any
+) -> None:
+    """Unpausing the weekly DAG before PREDICTIONONE_CLASSIFIER_ID is set must not make a red run: the
+    scheduled run skips, saying why (a manual run without one fails: see the test above)."""
+    from types import SimpleNamespace
+
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+
+    monkeypatch.delenv("PREDICTIONONE_CLASSIFIER_ID", raising=False)
+    served_model = load_dag("predictionone_retrain").get_task("served_model").python_callable
+    scheduled = SimpleNamespace(run_type="scheduled")
+    with pytest.raises(AirflowSkipException, match="PREDICTIONONE_CLASSIFIER_ID is not set"):
+        served_model(params={"classifier_id": "", "model_id": 0}, dag_run=scheduled)
+    from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+
+    with pytest.raises(PredictionOneConfigError, match="params.classifier_id is empty"):
+        served_model(params={"classifier_id": "", "model_id": 0}, dag_run=SimpleNamespace(run_type="manual"))
+    assert emulator.request_count("GET", "/classifiers") == 0

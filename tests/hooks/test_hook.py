@@ -12,7 +12,6 @@ from airflow_provider_predictionone.api.errors import PredictionOneConfigError
 from airflow_provider_predictionone.api.retry import RetryPolicy
 from airflow_provider_predictionone.hooks.connection import client_settings
 from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
-from tests.triggers.job_fixtures import airflow_reads_connection
 
 
 def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "predictionone_default", **fields: object) -> None:
@@ -70,12 +69,10 @@ def test_an_extra_that_is_not_a_json_object_is_refused_naming_the_connection(
     monkeypatch: pytest.MonkeyPatch, extra: str, message: str
 ) -> None:
     """Airflow would read it as empty and every setting in it would silently fall back to its default.
-    (Airflow before 3.3 refuses such a connection itself, as if it did not exist: the error names it too.)"""
+    (Airflow 3.0 and 3.1 refuse such a connection themselves, as if it did not exist: the hook then
+    reads the environment variable to say why, in the same words.)"""
     set_conn(monkeypatch, "p1_broken", password="k", extra=extra)
-    if airflow_reads_connection("p1_broken"):
-        expected = f"Connection 'p1_broken': its {message}"
-    else:
-        expected = "predictionone_conn_id='p1_broken': there is no Airflow connection with this id"
+    expected = f"Connection 'p1_broken': its {message}"
     with pytest.raises(PredictionOneConfigError, match=expected):
         PredictionOneHook("p1_broken").settings  # noqa: B018
 
@@ -164,6 +161,54 @@ def test_connection_form_is_read_by_airflow() -> None:
     assert "login" in behaviour["hidden_fields"] and behaviour["relabeling"]["password"] == "Secret key"
     widgets = manager.connection_form_widgets
     assert "extra__predictionone__timeout" in widgets and "extra__predictionone__verify_ssl" in widgets
+
+
+# What the API server answers the UI's `GET /ui/connections/hook_meta` with, in a fresh interpreter as
+# in the server (the answer is built once per process, with stand-ins for wtforms when FAB is missing).
+_HOOK_META = """
+import json
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+meta = {m.connection_type: m for m in HookMetaService.hook_meta_data()}["predictionone"]
+print(json.dumps({
+    "password": meta.standard_fields.password.title,
+    "login_hidden": meta.standard_fields.login.hidden,
+    "extra": {name: param["schema"] for name, param in (meta.extra_fields or {}).items()},
+}))
+"""
+
+
+def test_the_airflow_3_ui_gets_the_connection_form() -> None:
+    """The form the Airflow 3 UI shows: from the provider info on 3.2+ (typed fields with defaults);
+    on 3.1 from the hook's methods, which the API server reads without the FAB provider (its wtforms
+    stand-ins turn every non-boolean field into a text field, without a default)."""
+    import subprocess
+    import sys
+
+    import airflow
+    from packaging.version import Version
+
+    from airflow_provider_predictionone.connection_form import EXTRA_FIELDS
+
+    version = Version(airflow.__version__)
+    if version.major < 3:
+        pytest.skip("Airflow 2 has the Flask UI: it reads the hook's wtforms fields (test above)")
+    if version.release < (3, 1):
+        pytest.skip("Airflow 3.0's API server reads a hook's form fields only with the FAB provider installed")
+    done = subprocess.run([sys.executable, "-c", _HOOK_META], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads(done.stdout.strip().splitlines()[-1])
+    assert meta["password"] == "Secret key" and meta["login_hidden"] is True
+    extra = meta["extra"]
+    assert extra.keys() == EXTRA_FIELDS.keys()
+    assert {name: schema["title"] for name, schema in extra.items()} == {
+        name: spec["label"] for name, spec in EXTRA_FIELDS.items()
+    }
+    assert extra["verify_ssl"]["type"] == ["boolean", "null"]
+    if version.release >= (3, 2):  # declared as data: the schema as connection_form.py gives it
+        assert extra["retries"]["type"] == ["integer", "null"] and extra["retries"]["default"] == 5
+        assert extra["timeout"]["minimum"] == EXTRA_FIELDS["timeout"]["schema"]["minimum"]
+    else:
+        assert extra["retries"]["type"] == ["string", "null"]
 
 
 def test_test_connection_against_the_emulator(monkeypatch: pytest.MonkeyPatch, emulator, secret_key: str) -> None:
