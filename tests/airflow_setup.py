@@ -92,16 +92,19 @@ def _serialize(dag: Any) -> None:
     except ImportError:  # Airflow 2.x: no bundles; the DAG row is all dag.test() needs
         dag.sync_to_db()
         return
-    try:  # newer Airflow 3 (the DagBag moved to dag_processing)
+    try:  # Airflow 3.2+ (the DagBag moved to dag_processing)
         from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.0
-        from airflow.models.dagbag import DagBag
+    except ImportError:
+        try:  # Airflow 3.1: a function beside the DagBag
+            from airflow.models.dagbag import DagBag, sync_bag_to_db
+        except ImportError:  # Airflow 3.0: a method of the DagBag
+            from airflow.models.dagbag import DagBag
 
-        def sync_bag_to_db(bag: Any, bundle_name: str, bundle_version: str | None) -> None:
-            for bagged in bag.dags.values():  # set by DagBag only for the files it parses itself
-                if getattr(bagged, "relative_fileloc", None) is None:
-                    bagged.relative_fileloc = bagged.fileloc
-            bag.sync_to_db(bundle_name, bundle_version)
+            def sync_bag_to_db(bag: Any, bundle_name: str, bundle_version: str | None) -> None:
+                for bagged in bag.dags.values():  # set by DagBag only for the files it parses itself
+                    if getattr(bagged, "relative_fileloc", None) is None:
+                        bagged.relative_fileloc = bagged.fileloc
+                bag.sync_to_db(bundle_name, bundle_version)
 
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(dag_folder=os.devnull)

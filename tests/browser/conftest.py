@@ -77,8 +77,8 @@ def airflow_too_old_for_the_form_test() -> str | None:
         return f"Airflow {version} has the Flask UI, not the Airflow 3 API server and UI this test drives"
     if version.release < (3, 2):
         return (
-            f"Airflow {version} builds the connection form from the hook's wtforms fields, shown only with the "
-            "FAB provider installed; the test drives the form declared as data in the provider info (3.2+)"
+            f"Airflow {version} builds the connection form from the hook's methods (as text fields; on 3.0 only "
+            "with the FAB provider installed); this test drives the form declared as data in the provider info (3.2+)"
         )
     return None
 
