@@ -7,10 +7,18 @@ CONSTRAINTS ?= constraints/airflow-$(AIRFLOW_VERSION)-py3.txt
 BIN := $(VENV)/bin
 # `make test` runs the whole suite on the newest Airflow ($(VENV), with ruff and the browser test) and
 # on each of these, in .venv-airflow-<version> pinned by constraints/airflow-<version>-py3.txt:
-# the newest 2.x and the oldest supported 3.0 (README "Supported versions").
-OLDER_AIRFLOW_VERSIONS ?= 2.11.2 3.0.2
+# the newest 2.x, the oldest supported 3.0 and the newest 3.1 and 3.2 (README "Supported versions").
+OLDER_AIRFLOW_VERSIONS ?= 2.11.2 3.0.2 3.1.8 3.2.2
+# How many suites `make test` runs side by side (scripts/run_suites.sh); TEST_JOBS=1: one after another.
+TEST_JOBS ?= 2
+SUITES := test-newest $(addprefix test-airflow-,$(OLDER_AIRFLOW_VERSIONS))
 
-.PHONY: venv test test-newest lint demo emulator clean
+# make cluster, cluster-stop, test-cluster (docs/deployment.md); included here so that its variables are
+# set before test-envs below names the cluster's venv.
+include mk/cluster.mk
+.DEFAULT_GOAL := venv
+
+.PHONY: venv test test-envs test-newest lint demo emulator clean
 
 venv: $(VENV)/.installed
 
@@ -29,25 +37,27 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check airflow_provider_predictionone tests dags_examples scripts
+	$(BIN)/ruff check airflow_provider_predictionone tests dags_examples scripts cluster
 
-# Every version runs even when one fails; the summary lists each with its time, and any failure fails.
+# Every version runs even when one fails, TEST_JOBS at a time, each with its output in .test-logs/<suite>.log
+# (printed when it ends); the summary lists each with its result and time, and any failure fails.
 test: lint
-	@summary=""; failed=""; \
-	for target in test-newest $(addprefix test-airflow-,$(OLDER_AIRFLOW_VERSIONS)); do \
-	    start=$$(date +%s); \
-	    if $(MAKE) --no-print-directory $$target; then result=passed; else result=FAILED; failed="$$failed $$target"; fi; \
-	    summary="$$summary\n  $$target: $$result in $$(( $$(date +%s) - start )) s"; \
-	done; \
-	printf "make test (newest = Airflow $(AIRFLOW_VERSION)):$$summary\n"; \
-	test -z "$$failed" || { echo "make test failed:$$failed" >&2; exit 1; }
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) test-envs
+	@echo "make test: newest = Airflow $(AIRFLOW_VERSION), older = $(OLDER_AIRFLOW_VERSIONS)"
+	@status=0; MAKE="$(MAKE)" bash scripts/run_suites.sh $(TEST_JOBS) $(SUITES) || status=1; \
+	$(MAKE) --no-print-directory test-cluster || status=1; \
+	test $$status = 0 || { echo "make test failed (see the suites' summary and the cluster stage above)" >&2; exit 1; }
+
+# What the suites need, ready before any starts (two suites must not build one venv at the same time).
+test-envs: venv $(foreach v,$(OLDER_AIRFLOW_VERSIONS),.venv-airflow-$(v)/.installed) $(CLUSTER_VENV)/.installed
+	bash scripts/install_browser_test_deps.sh $(VENV)
 
 # The newest Airflow, with the browser test's Chromium and Playwright.
 test-newest: venv
 	bash scripts/install_browser_test_deps.sh $(VENV)
 	$(BIN)/python -m pytest
 
-# An older Airflow: `make test-airflow-2.11.2` (the browser test skips itself there).
+# An older Airflow: `make test-airflow-2.11.2` (the browser test runs on 3.2+, skips itself before).
 test-airflow-%: .venv-airflow-%/.installed
 	.venv-airflow-$*/bin/python -m pytest
 
@@ -75,5 +85,6 @@ docs: venv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c $(CONSTRAINTS) -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-clean:
-	rm -rf $(VENV) .venv-airflow-* .airflow-home .demo .pytest_cache site
+clean: cluster-stop
+	rm -rf $(VENV) .venv-airflow-* $(CLUSTER_VENV) .cluster .airflow-home .demo .pytest_cache .test-logs site
+
