@@ -49,6 +49,10 @@ PORTS = {
 }
 WORKERS = {"worker1": 8793, "worker2": 8795}  # [logging] worker_log_server_port of each Celery worker
 WORKER_CONCURRENCY = int(os.environ.get("CLUSTER_WORKER_CONCURRENCY", "8"))
+# The workers run at a lower CPU priority than the triggerer: on one shared host, 16 task processes
+# starting at once (200 waits resuming) would otherwise starve the triggerer's event loop, which a
+# production triggerer on its own machine (or with its own CPU share) never sees.
+WORKER_NICE = int(os.environ.get("CLUSTER_WORKER_NICE", "10"))
 # Airflow's recovery timers, shortened so that a killed worker's task is retried within seconds.
 HEARTBEAT_TIMEOUT = int(os.environ.get("CLUSTER_HEARTBEAT_TIMEOUT", "20"))  # default 300
 RETRY_DELAY = int(os.environ.get("CLUSTER_RETRY_DELAY", "5"))  # the example DAGs' own: 300
@@ -235,7 +239,8 @@ def command(name: str) -> tuple[list[str], dict[str, str], Path]:
     if name in WORKERS:
         workdir = STATE / name
         env.update({"TMPDIR": str(workdir / "tmp"), "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(WORKERS[name])})
-        return [airflow, "celery", "worker", "--celery-hostname", f"{name}@%h"], env, workdir
+        argv = ["nice", "-n", str(WORKER_NICE), airflow, "celery", "worker", "--celery-hostname", f"{name}@%h"]
+        return argv, env, workdir
     if name == "api-server":
         return [airflow, "api-server"], env, HOME
     if name == "triggerer" and os.environ.get("CLUSTER_ASYNCIO_DEBUG"):
