@@ -3,6 +3,8 @@
 1. The example DAGs through Airflow's REST API: predictionone_train, predictionone_taskflow and
    predictionone_deploy_predict at once (results to the shared ``file://`` folder), then
    predictionone_retrain on the deployed prediction API.
+   Data-aware scheduling: predictionone_training_data_producer through the REST API, then the run of
+   predictionone_retrain_on_new_data that the scheduler starts on its asset event (asset_triggered).
 2. Faults, each ending with the task succeeding and exactly one remote job, counted on the emulator:
    SIGKILL of the Celery worker running ``train_model`` right after Train was answered; SIGKILL of the
    worker whose retraining upload is in flight; SIGKILL and restart of the triggerer while
@@ -41,6 +43,8 @@ from airflow_provider_predictionone.api.settings import ClientSettings
 T = TypeVar("T")
 DATA = cluster.ROOT / "dags_examples" / "data"
 EXAMPLES = ("predictionone_train", "predictionone_taskflow", "predictionone_deploy_predict", "predictionone_retrain")
+ASSET_DAGS = ("predictionone_training_data_producer", "predictionone_retrain_on_new_data")  # producer, consumer
+CLASSIFIER_VARIABLE = "predictionone_classifier_id"  # what the consumer's asset-triggered runs read
 WAITS_DAG = "predictionone_cluster_waits"
 WAITS = 200
 HOLD_SECONDS = 20.0  # how long the 200 waits stay deferred while the triggerer is measured
@@ -263,7 +267,7 @@ class ClusterTest:
     # 0. set-up checks --------------------------------------------------------------------
 
     def setup(self) -> str:
-        wanted = {*EXAMPLES, WAITS_DAG}
+        wanted = {*EXAMPLES, *ASSET_DAGS, WAITS_DAG}
 
         def parsed() -> set[str] | None:
             dags = {dag["dag_id"] for dag in self.airflow.call("GET", "/dags", params={"limit": 100})["dags"]}
@@ -342,11 +346,57 @@ class ClusterTest:
         new = set(self.emulator.models()) - set(before)
         served = self.emulator.client.get_classifier(self.classifier_id)
         check(len(new) == 1, f"predictionone_retrain: {len(new)} retrainings on the emulator, expected 1")
-        check(served is not None and served.model_id == report["model_id"] == min(new), f"switch: {served}")
-        lines.append(f"predictionone_retrain success, remote jobs: 1 retraining (API now serves {report['model_id']})")
+        # The promotion gate decides: the retrained model if it is at least as good, else the base model.
+        expected = min(new) if report["switched"] else report["base_model_id"]
+        check(served is not None and served.model_id == report["model_id"] == expected, f"switch: {served}")
+        lines.append(
+            f"predictionone_retrain success, remote jobs: 1 retraining (API now serves {report['model_id']}: "
+            f"{report['reason']})"
+        )
         for line in lines:
             print(f"RESULT dag {line}", flush=True)
         return f"4 example DAGs succeeded in {time.monotonic() - started:.0f} s"
+
+    def asset_triggered_retrain(self) -> str:
+        """Trigger the producer; the scheduler starts the consumer on its asset event, which retrains."""
+        producer, consumer = ASSET_DAGS
+        check(self.classifier_id is not None, "needs the prediction API of the deploy stage")
+        variable = {"key": CLASSIFIER_VARIABLE, "value": self.classifier_id}
+        self.airflow.call("POST", "/variables", json=variable)  # an asset-triggered run has no conf
+        before = self.emulator.models()
+        run_id = self.airflow.trigger(producer)
+        check(self.airflow.wait_run(producer, run_id) == "success", self.airflow.explain_failure(producer, run_id))
+        produced = time.monotonic()
+
+        def asset_run() -> dict[str, Any] | None:
+            runs = self.airflow.call("GET", f"/dags/{consumer}/dagRuns", params={"limit": 100})["dag_runs"]
+            done = [r for r in runs if r["run_type"] == "asset_triggered" and r["state"] in FINISHED]
+            return done[0] if done else None
+
+        run = wait_until(f"an asset-triggered run of {consumer}", asset_run, 240, interval=1)
+        latency = time.monotonic() - produced
+        consumer_run = str(run["dag_run_id"])
+        check(run["state"] == "success", self.airflow.explain_failure(consumer, consumer_run))
+        tis = self.airflow.task_instances(consumer, consumer_run)["task_instances"]
+        states = {ti["task_id"]: ti["state"] for ti in tis}
+        check(states.get("retrain_model") == "success", f"{consumer} run {consumer_run} did not retrain: {states}")
+        new = set(self.emulator.models()) - set(before)
+        served = self.emulator.client.get_classifier(self.classifier_id)
+        check(len(new) == 1, f"{len(new)} retrainings ran on the emulator, expected 1")
+        report = self.airflow.xcom(consumer, consumer_run, "report")
+        expected = min(new) if report["switched"] else report["base_model_id"]  # the promotion gate decides
+        check(served is not None and served.model_id == report["model_id"] == expected, f"switch: {served}")
+        events = self.airflow.call("GET", "/assets/events", params={"source_dag_id": consumer, "limit": 100})
+        extras = [e["extra"] for e in events["asset_events"]
+                  if e["source_run_id"] == consumer_run and e["source_task_id"] == "retrain_model"]  # fmt: skip
+        check(len(extras) == 1 and extras[0].get("model_id") == min(new) and bool(extras[0].get("metrics")),
+              f"the model asset's event of run {consumer_run}: {extras}")  # fmt: skip
+        self.model_id = served.model_id
+        return (
+            f"{producer} success; {consumer} run {consumer_run} (asset_triggered) success {latency:.0f} s after the "
+            f"producer ended; remote jobs: 1 retraining (API now serves {served.model_id}: {report['reason']}); asset "
+            f"event extra: model_id {extras[0]['model_id']}, metrics {sorted(extras[0]['metrics'])}"
+        )
 
     # 2. faults -----------------------------------------------------------------------------
 
@@ -515,6 +565,7 @@ class ClusterTest:
         stages: list[tuple[str, Callable[[], str]]] = [
             ("setup", self.setup),
             ("example DAGs", self.example_dags),
+            ("asset-triggered retraining", self.asset_triggered_retrain),
             ("fault: worker SIGKILL right after Train", self.worker_killed_after_train),
             ("fault: worker SIGKILL during the retraining upload", self.worker_killed_during_retrain_upload),
             ("fault: triggerer SIGKILL and restart while deferred", self.triggerer_killed_while_deferred),

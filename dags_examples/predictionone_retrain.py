@@ -1,6 +1,7 @@
-"""Weekly: retrain the model a prediction API serves with the latest data, then switch the API to it.
+"""Weekly: retrain the model a prediction API serves with the latest data, then switch the API to it
+if the retrained model is at least as good (the promotion gate).
 
-served_model -> retrain_model (deferrable) -> switch_model -> report
+served_model -> retrain_model (deferrable) -> switch_model (gate: AUC on the evaluation file) -> report
 
 ``params.classifier_id`` is the prediction API to keep fresh (the deploy DAG's report prints it;
 ``PREDICTIONONE_CLASSIFIER_ID`` sets the default). Retraining must start from the model that
@@ -10,6 +11,12 @@ time and passes it on through XCom: every weekly run retrains the current model.
 
 ``params.model_id`` (0 = ask the prediction API) overrides that for a one-off run: retrain exactly
 this model, which must be the one a prediction API serves.
+
+``switch_model`` judges both models on the same rows of ``params.evaluation_file`` (the retraining's
+evaluation file): the retrained model's answers come from its result archive, the served model's
+from scoring those rows through the prediction API (one Inference request per row, at most 1000).
+A worse retrained model is not switched to: the task succeeds with ``switched: false``, and the
+report says which model serves now and why, with both AUC figures.
 """
 
 from __future__ import annotations
@@ -107,18 +114,27 @@ with DAG(
         retry_delay=RETRY_DELAY,
     )
 
+    # The promotion gate: switch only when the retrained model's AUC on the evaluation rows is at least
+    # the served model's on the same rows (scored through the prediction API: one request per row).
     switch = PredictionOneSwitchModelOperator(
         task_id="switch_model",
         model_id=model_id,
         retrain_job_id="{{ ti.xcom_pull(task_ids='retrain_model', key='retrain_job_id') }}",
+        metric="auc",
+        min_improvement=0.0,
+        on_worse="keep",
+        evaluation_file="{{ params.evaluation_file }}",
+        classifier_id="{{ params.classifier_id }}",  # empty: the prediction API serving model_id
+        max_rows=1000,
     )
 
     @task
     def report(retrained: dict[str, Any], switched: dict[str, Any]) -> dict[str, Any]:
-        """Print what the prediction API serves now."""
-        result = {"model_id": switched["model_id"], "base_model_id": switched["base_model_id"]}
+        """Print which model the prediction API serves now, and why (both figures)."""
+        keys = ("switched", "model_id", "base_model_id", "retrained_model_id", "metric", "served_value")
+        result = {key: switched[key] for key in (*keys, "retrained_value", "evaluation_rows", "reason")}
         result["metrics"] = retrained["metrics"]
-        print(f"Prediction API switched from model {switched['base_model_id']} to {switched['model_id']}")
+        print(f"The prediction API serves model {switched['model_id']} now. {switched['reason']}")
         print("PREDICTIONONE_RESULT " + json.dumps(result, ensure_ascii=False))  # read by scripts/demo.py
         return result
 

@@ -96,6 +96,7 @@ def main() -> int:
         print(f"  -> {scored['output_file']}")
         retrained = dags_test(env, "predictionone_retrain", {"classifier_id": scored["classifier_id"]})
         print(f"\nRetrained: the prediction API now serves model_id {retrained['model_id']}")
+        print(f"  {retrained['reason']}")  # the promotion gate's decision, with both figures
         for name, value in sorted(retrained["metrics"].items()):
             print(f"  {name:>10}: {value}")
         return 0

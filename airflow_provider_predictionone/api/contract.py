@@ -285,6 +285,16 @@ INFERENCE_PIVOT_COLUMN = "pc"
 OUTPUT_PREDICTION = "prediction_valid.csv"
 OUTPUT_REASONS = "prediction_analysis.csv"
 
+# Result files (spec 7.20: undocumented; the desktop CLI's names, which the emulator writes) and the
+# columns of prediction outputs. The prediction columns of the real service are not documented either:
+# readers look for these names and say which columns they found when they are absent.
+RESULT_METRICS_FILE = "metrics.csv"
+RESULT_EVALUATION_FILE = "evaluation_raw_data.csv"
+ROW_NUMBER_COLUMN = "row_number"
+ACTUAL_COLUMN = "actual"
+PREDICTION_COLUMN = "prediction"
+PROBABILITY_PREFIX = "probability_"
+
 
 @dataclass(frozen=True)
 class ErrorSpec:

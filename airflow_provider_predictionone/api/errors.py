@@ -41,6 +41,10 @@ class ModelNotFoundError(PredictionOneError):
     """No model with the name a training was started under is listed (yet) by Get Model (spec 7.4)."""
 
 
+class ModelNotPromotedError(PredictionOneError):
+    """The promotion gate kept the served model (``on_worse="fail"``): the retrained one is not good enough."""
+
+
 class ResponseFormatError(ValueError):
     """A 2xx response whose body does not have the documented shape (becomes UnexpectedResponseError)."""
 

@@ -8,9 +8,9 @@ Operators, sensors and TaskFlow code all call one object::
                                           "positive_value": "yes"})
 
 The workflow methods come from one module per part of it: training (:mod:`.training`), retraining
-(:mod:`.retraining`), jobs and waiting (:mod:`.jobs`), prediction APIs (:mod:`.prediction_api`),
-batch prediction (:mod:`.predict`) and housekeeping (:mod:`.housekeeping`). Nothing is looked up or
-sent when the hook is constructed.
+(:mod:`.retraining`), the promotion gate (:mod:`.promotion`), jobs and waiting (:mod:`.jobs`),
+prediction APIs (:mod:`.prediction_api`), batch prediction (:mod:`.predict`) and housekeeping
+(:mod:`.housekeeping`). Nothing is looked up or sent when the hook is constructed.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ from airflow_provider_predictionone.hooks.connection import (
     connection_missing,
 )
 from airflow_provider_predictionone.hooks.housekeeping import HousekeepingMixin
-from airflow_provider_predictionone.hooks.predict import PredictMixin
 from airflow_provider_predictionone.hooks.prediction_api import PredictionApiMixin
-from airflow_provider_predictionone.hooks.retraining import RetrainingMixin
+from airflow_provider_predictionone.hooks.promotion import PromotionMixin
 
 if TYPE_CHECKING:
     from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
@@ -55,7 +54,7 @@ def _async_client_module(verify: bool | str) -> Any:
     return aclient
 
 
-class PredictionOneHook(RetrainingMixin, PredictionApiMixin, PredictMixin, HousekeepingMixin, BaseHook):
+class PredictionOneHook(PromotionMixin, PredictionApiMixin, HousekeepingMixin, BaseHook):
     """Interact with Sony Prediction One.
 
     :param predictionone_conn_id: the Airflow connection holding the secret key (password) and,

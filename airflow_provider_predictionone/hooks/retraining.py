@@ -194,19 +194,26 @@ class RetrainingMixin(TrainingMixin):
         status = self.wait_for_job(JobKind.RETRAIN, job_id, model_id, check_interval=check_interval, timeout=timeout)
         return self.retraining_result(job_id, model_id, status, result_path=result_path, context=context)
 
+    def finished_retraining(self, model_id: int, retrain_job_id: str) -> RetrainStatus:
+        """The retraining's status (Retrain Status Check), which must say it finished.
+
+        :raises PredictionOneConfigError: the retraining has not finished.
+        """
+        status = self.get_conn().retrain_status(model_id, retrain_job_id)
+        if status.state is not JobState.SUCCEEDED:
+            raise PredictionOneConfigError(
+                f"Retraining {retrain_job_id} is not finished (status {status.status!r}); switch only after it "
+                "reports 'job_finished' (wait with PredictionOneRetrainSensor or the retrain operator)."
+            )
+        return status
+
     def switch_model(self, model_id: int, retrain_job_id: str) -> dict[str, Any]:
         """Switch the prediction API of ``model_id`` to the finished retraining (spec 4.17).
 
         :raises PredictionOneConfigError: the retraining has not finished (checked first).
         :return: ``retrain_job_id``, ``base_model_id`` and the ``model_id`` now being served.
         """
-        client = self.get_conn()
-        status = client.retrain_status(model_id, retrain_job_id)
-        if status.state is not JobState.SUCCEEDED:
-            raise PredictionOneConfigError(
-                f"Retraining {retrain_job_id} is not finished (status {status.status!r}); switch only after it "
-                "reports 'job_finished' (wait with PredictionOneRetrainSensor or the retrain operator)."
-            )
-        client.switch_model(model_id, retrain_job_id)
+        status = self.finished_retraining(model_id, retrain_job_id)
+        self.get_conn().switch_model(model_id, retrain_job_id)
         self.log.info("The prediction API of model %s now serves retrained model %s.", model_id, status.model_id)
         return {"retrain_job_id": retrain_job_id, "base_model_id": model_id, "model_id": status.model_id}

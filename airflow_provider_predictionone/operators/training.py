@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_predictionone import arguments
 from airflow_provider_predictionone.api.contract import JobKind
 from airflow_provider_predictionone.api.errors import PredictionOneConfigError
+from airflow_provider_predictionone.assets import event_extra, literal_data_assets, record_outlet_events
 from airflow_provider_predictionone.operators.base import JobWaitingOperator, PredictionOneBaseOperator
 from airflow_provider_predictionone.operators.lineage import PredictionOneLineageMixin, file_ref, pushed
 
@@ -41,6 +42,11 @@ class PredictionOneUploadDataOperator(PredictionOneLineageMixin, PredictionOneBa
     :param target_column: the column the model will predict; checked against the statistics.
     :param check_data: read Train Data Set Info after uploading (default true).
     :return: the ``external_process_id`` (also pushed to XCom).
+
+    Assets: the training and evaluation files are the task's ``inlets`` when their paths are known
+    at parse time (absolute paths or URLs; see :mod:`~airflow_provider_predictionone.assets`), unless
+    ``inlets`` is given. The asset event of each Asset in ``outlets`` gets ``extra``
+    ``{"external_process_id": ...}``.
     """
 
     template_fields: Sequence[str] = (
@@ -68,6 +74,8 @@ class PredictionOneUploadDataOperator(PredictionOneLineageMixin, PredictionOneBa
         self.evaluation_file = evaluation_file
         self.target_column = target_column
         self.check_data = check_data
+        if not self.inlets:
+            self.inlets = literal_data_assets(training_file, evaluation_file)
 
     def lineage_refs(self, task_instance: Any) -> tuple[list[Any], list[Any]]:
         """Inputs: the uploaded files; output: the data set on Prediction One."""
@@ -88,6 +96,7 @@ class PredictionOneUploadDataOperator(PredictionOneLineageMixin, PredictionOneBa
             check_data=self.check_data,
         )
         context["ti"].xcom_push(key="external_process_id", value=upload_id)
+        record_outlet_events(context, self.outlets, event_extra({"external_process_id": upload_id}))
         return upload_id
 
 
@@ -127,6 +136,9 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, JobWaitingOpera
         the task, or a URL / ``ObjectStoragePath``. The metrics are returned (XCom) either way; when a
         later task needs the zip itself on a multi-worker deployment, use an object-store URL (e.g.
         ``s3://bucket/results/{{ run_id }}.zip``), which every worker can read. Templated.
+
+    Assets: the asset event of each Asset in ``outlets`` gets ``extra`` ``model_id``, ``model_name``,
+    ``external_process_id`` and ``metrics`` (the numeric ones), shown in the Assets view of the UI.
     """
 
     template_fields: Sequence[str] = (
@@ -225,7 +237,13 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, JobWaitingOpera
         context["ti"].xcom_push(key="model_name", value=job.model_name)
         if not self.wait_for_completion:
             self.hook.ledger(context, JobKind.TRAIN.value).clear()  # clearing the task later trains again
-            return {"external_process_id": job.external_process_id, "model_name": job.model_name, "status": "started"}
+            started = {
+                "external_process_id": job.external_process_id,
+                "model_name": job.model_name,
+                "status": "started",
+            }
+            record_outlet_events(context, self.outlets, event_extra(started))
+            return started
         status = self.wait_for_job(
             JobKind.TRAIN,
             job.external_process_id,
@@ -248,4 +266,5 @@ class PredictionOneTrainModelOperator(PredictionOneLineageMixin, JobWaitingOpera
         result_path = self.file_argument("result_path", self.result_path)
         summary = self.hook.training_result(job, status, result_path=result_path, context=context)
         context["ti"].xcom_push(key="model_id", value=summary["model_id"])
+        record_outlet_events(context, self.outlets, event_extra(summary))
         return summary

@@ -984,3 +984,53 @@ def test_batch_input_without_a_model_column_stops_after_the_first_rows(
     )
     assert refused.emulator.request_count("POST", "inference") == HEADER_PROBE_ROWS == 3
     assert not out.exists()
+
+
+def test_promotion_gate_inputs(refused: Refusals, predictionone_conn: str) -> None:
+    def switch(**gate: Any) -> PredictionOneSwitchModelOperator:
+        options = {"metric": "auc", "evaluation_file": str(DATA / "customers_eval.csv")} | gate
+        return PredictionOneSwitchModelOperator(task_id="s", model_id=1, retrain_job_id="j", **options)
+
+    refused.check(
+        "switch: metric='gini'",
+        PARSE,
+        lambda: switch(metric="gini"),
+        says=["metric='gini' is not a metric the promotion gate knows", "auc", "rmse", "metric=None"],
+    )
+    refused.check(
+        "switch: min_improvement=-0.01",
+        PARSE,
+        lambda: switch(min_improvement=-0.01),
+        says=["min_improvement=-0.01 is not a number >= 0", "0 = at least as good"],
+    )
+    refused.check(
+        "switch: min_improvement='a lot'",
+        PARSE,
+        lambda: switch(min_improvement="a lot"),
+        says=["min_improvement='a lot' is not a number >= 0"],
+    )
+    refused.check(
+        "switch: on_worse='rollback'",
+        PARSE,
+        lambda: switch(on_worse="rollback"),
+        says=["on_worse='rollback' is not a policy", "'keep'", "'fail'"],
+    )
+    refused.check(
+        "switch: max_rows=0",
+        PARSE,
+        lambda: switch(max_rows=0),
+        says=["max_rows=0 is not a whole number >= 1", "one Inference request each"],
+    )
+    refused.check(
+        "switch: metric without evaluation_file",
+        PARSE,
+        lambda: switch(evaluation_file=None),
+        says=["evaluation_file=None is empty, and metric='auc' needs it", "metric=None"],
+    )
+    op = rendered(switch(metric="{{ params.metric }}"), metric="AUROC")
+    refused.check(
+        "switch: metric renders to 'AUROC'",
+        BEFORE,
+        lambda: op.execute(fake_context()),
+        says=["metric='AUROC' is not a metric the promotion gate knows"],
+    )

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.promotion_data import more_data, shuffled_labels
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 
 
@@ -37,6 +39,8 @@ def test_dagbag_imports_every_example_without_errors(airflow_db: Path, monkeypat
         "predictionone_retrain",
         "predictionone_deploy_predict",
         "predictionone_taskflow",
+        "predictionone_training_data_producer",
+        "predictionone_retrain_on_new_data",
     }
     assert examples <= set(bag.dag_ids)
 
@@ -84,16 +88,45 @@ def test_predictionone_retrain_runs_end_to_end(
     sample_deployed_model: int,
     sample_prediction_api: str,
     p1_client: Any,
+    tmp_path: Path,
 ) -> None:
+    """Good data (more rows than the served model had): the gate passes and the API switches."""
     monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
     dag = load_dag("predictionone_retrain")
-    dag_run, results, states = run_dag(dag, {"classifier_id": sample_prediction_api})
+    conf = {"classifier_id": sample_prediction_api, "training_file": str(more_data(tmp_path / "more.csv"))}
+    dag_run, results, states = run_dag(dag, conf)
     assert str(dag_run.state) == "success", states
     assert results["served_model"] == sample_deployed_model  # read from Get Classifier at run time
-    new_model_id = results["report"]["model_id"]
-    assert new_model_id != sample_deployed_model
+    report = results["report"]
+    new_model_id = report["model_id"]
+    assert report["switched"] is True and new_model_id == report["retrained_model_id"] != sample_deployed_model
+    assert report["metric"] == "auc" and report["evaluation_rows"] == 500
+    assert report["retrained_value"] >= report["served_value"] > 0.7
     served = [c.model_id for c in p1_client.list_classifiers()]
     assert served == [new_model_id]  # the prediction API now serves the retrained model
+
+
+def test_predictionone_retrain_keeps_the_served_model_when_the_new_one_is_worse(
+    run_dag: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    sample_deployed_model: int,
+    sample_prediction_api: str,
+    p1_client: Any,
+    tmp_path: Path,
+) -> None:
+    """A broken export (labels shuffled): the run succeeds, the prediction API keeps the old model."""
+    monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
+    conf = {"classifier_id": sample_prediction_api, "training_file": str(shuffled_labels(tmp_path / "bad.csv"))}
+    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), conf)
+    assert str(dag_run.state) == "success", states
+    report = results["report"]
+    assert report["switched"] is False and report["model_id"] == sample_deployed_model
+    assert report["retrained_model_id"] != sample_deployed_model
+    assert report["retrained_value"] < 0.6 < 0.7 < report["served_value"]
+    assert p1_client.get_classifier(sample_prediction_api).model_id == sample_deployed_model  # Get Classifier
+    figures = f"has auc {report['retrained_value']:.4f} on 500 evaluation rows, served model {sample_deployed_model}"
+    assert report["reason"].startswith(f"Kept model {sample_deployed_model} on prediction API {sample_prediction_api}")
+    assert figures in report["reason"] and f"has {report['served_value']:.4f} (needs >= " in report["reason"]
 
 
 def test_predictionone_retrain_runs_week_after_week(
@@ -102,15 +135,17 @@ def test_predictionone_retrain_runs_week_after_week(
     sample_deployed_model: int,
     sample_prediction_api: str,
     p1_client: Any,
+    tmp_path: Path,
 ) -> None:
     """The weekly schedule: the second run retrains the model the first run switched to (spec 7.16)."""
     monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
     monkeypatch.setenv("PREDICTIONONE_CLASSIFIER_ID", sample_prediction_api)  # the scheduled runs' default
     dag = load_dag("predictionone_retrain")
-    first_run, first, states = run_dag(dag)
+    good = {"training_file": str(more_data(tmp_path / "more.csv"))}  # the same data twice: an equal AUC passes
+    first_run, first, states = run_dag(dag, good)
     assert str(first_run.state) == "success", states
     assert first["report"]["base_model_id"] == sample_deployed_model
-    second_run, second, states = run_dag(dag)
+    second_run, second, states = run_dag(dag, good)
     assert str(second_run.state) == "success", states
     assert second_run.run_id != first_run.run_id
     assert second["served_model"] == second["report"]["base_model_id"] == first["report"]["model_id"]
@@ -120,12 +155,14 @@ def test_predictionone_retrain_runs_week_after_week(
 
 
 def test_predictionone_retrain_with_a_given_model_id(
-    run_dag: Any, monkeypatch: pytest.MonkeyPatch, sample_deployed_model: int, p1_client: Any
+    run_dag: Any, monkeypatch: pytest.MonkeyPatch, sample_deployed_model: int, p1_client: Any, tmp_path: Path
 ) -> None:
     """``params.model_id`` overrides the look-up (no classifier_id needed)."""
     monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
-    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), {"model_id": sample_deployed_model})
+    conf = {"model_id": sample_deployed_model, "training_file": str(more_data(tmp_path / "more.csv"))}
+    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), conf)
     assert str(dag_run.state) == "success", states
+    assert results["report"]["switched"] is True  # the gate found the prediction API itself (Get Classifiers)
     assert results["report"]["base_model_id"] == sample_deployed_model
     assert [c.model_id for c in p1_client.list_classifiers()] == [results["report"]["model_id"]]
 

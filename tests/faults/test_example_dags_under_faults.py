@@ -21,6 +21,7 @@ from airflow_provider_predictionone.triggers.predictionone import PredictionOneJ
 from tests.dags.conftest import sample_prediction_api  # noqa: F401  (fixture)
 from tests.dags.test_example_dags import EXAMPLES, load_dag
 from tests.faults.remote import assert_every_row_once, prediction_apis, retrainings, trainings
+from tests.promotion_data import more_data
 
 NOW = {"retry_after": 0}
 
@@ -84,6 +85,7 @@ def test_predictionone_retrain_survives_faults_on_every_step(
     emulator: Emulator,
     sample_deployed_model: int,
     sample_prediction_api: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     injected = add_faults(
         emulator,
@@ -98,9 +100,11 @@ def test_predictionone_retrain_survives_faults_on_every_step(
             ("/retrain_jobs/{retrain_job_id}/update_model", "drop-mid-response", 1, {}),
         ],
     )
-    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), {"classifier_id": sample_prediction_api})
+    good = str(more_data(tmp_path / "more.csv"))  # a better model: the promotion gate switches to it
+    conf = {"classifier_id": sample_prediction_api, "training_file": good}
+    dag_run, results, states = run_dag(load_dag("predictionone_retrain"), conf)
     assert str(dag_run.state) == "success", states
-    assert results["report"]["base_model_id"] == sample_deployed_model
+    assert results["report"]["base_model_id"] == sample_deployed_model and results["report"]["switched"] is True
     assert emulator.faults.fired() == injected
     assert retrainings(emulator) == 1
     with emulator.app.lock:

@@ -128,10 +128,14 @@ def test_example_dags_keep_every_secret(
     caplog.set_level(logging.DEBUG, logger="airflow_provider_predictionone")
     monkeypatch.setenv("PREDICTIONONE_CHECK_INTERVAL", "0.2")
     keys_before = set(emulator.app.keys)
+    (prediction_api,) = emulator.app.classifiers  # the fixture's: the asset-scheduled retrain keeps it fresh
+    monkeypatch.setenv("PREDICTIONONE_TRAINING_DATA", str(tmp_path / "shared" / "customers_retrain.csv"))
     runs = []
     for name, conf in (
         ("predictionone_train", None),
         ("predictionone_retrain", {"model_id": sample_deployed_model}),
+        ("predictionone_training_data_producer", None),
+        ("predictionone_retrain_on_new_data", {"classifier_id": prediction_api}),
         ("predictionone_deploy_predict", {"output_file": str(tmp_path / "predictions.csv")}),
     ):
         dag_run, _results, states = run_dag(load_dag(name), conf)

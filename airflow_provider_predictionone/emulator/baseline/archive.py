@@ -10,11 +10,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from airflow_provider_predictionone.api.contract import RESULT_EVALUATION_FILE as EVALUATION_FILE
+from airflow_provider_predictionone.api.contract import RESULT_METRICS_FILE as METRICS_FILE
 from airflow_provider_predictionone.emulator.baseline.models import ACTUAL_COLUMN, ROW_NUMBER_COLUMN, format_number
 
-METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "analysis_summary.csv"
-EVALUATION_FILE = "evaluation_raw_data.csv"
 
 
 def _csv_text(rows: Iterable[Sequence[Any]]) -> str:

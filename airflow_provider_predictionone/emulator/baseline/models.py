@@ -19,11 +19,11 @@ REGRESSION = contract.PredictionType.REGRESSION.value
 
 RIDGE_LAMBDA = 1.0
 
-# Column names of the prediction outputs.
-ROW_NUMBER_COLUMN = "row_number"
-PREDICTION_COLUMN = "prediction"
-PROBABILITY_PREFIX = "probability_"
-ACTUAL_COLUMN = "actual"
+# Column names of the prediction outputs (shared with the API layer's readers).
+ROW_NUMBER_COLUMN = contract.ROW_NUMBER_COLUMN
+PREDICTION_COLUMN = contract.PREDICTION_COLUMN
+PROBABILITY_PREFIX = contract.PROBABILITY_PREFIX
+ACTUAL_COLUMN = contract.ACTUAL_COLUMN
 
 
 @dataclass
