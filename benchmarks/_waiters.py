@@ -91,11 +91,23 @@ def run_triggers(jobs: list[str], poll: float, deadline: float, before: bool) ->
         outcome[job] = status if status == "success" else f"{status}: {payload['message']}"
         await events.aclose()
 
+    lags: list[float] = []
+
+    async def watchdog() -> None:
+        """What Airflow's triggerer does (``block_watchdog``): sleep 0.1 s and note how late it woke."""
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.1)
+            lags.append(time.monotonic() - before - 0.1)
+
     async def everything() -> None:
+        watching = asyncio.ensure_future(watchdog())
         await asyncio.gather(*(wait(job) for job in jobs))
+        watching.cancel()
 
     asyncio.run(everything())
-    return {"noticed": noticed, "outcome": outcome}
+    return {"noticed": noticed, "outcome": outcome, "loop_lag_max": max(lags, default=0.0),
+            "loop_lag_over_0_2": sum(1 for lag in lags if lag > 0.2)}  # fmt: skip
 
 
 def run_poke(jobs: list[str], poll: float, deadline: float) -> dict[str, Any]:

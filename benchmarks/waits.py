@@ -233,6 +233,11 @@ def report_round(data: dict[str, Any], title: str) -> list[str]:
                 verdict(within == len(jobs)),
             ]
         )
+        if "loop_lag_max" in result:  # triggers: how late Airflow's block watchdog would have woken
+            notes.append(
+                f"{mode}: event loop late by {1000 * result['loop_lag_max']:.0f} ms at most; "
+                f"{result['loop_lag_over_0_2']} times over 0.2 s (the triggerer's 'async thread was blocked' warning)"
+            )
         if early:
             notes.append(f"{mode}: {early} jobs ended before the waits started (their lag is counted from the start)")
         failures = {v for v in result["outcome"].values() if v != "success"}

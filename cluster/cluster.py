@@ -53,6 +53,10 @@ WORKER_CONCURRENCY = int(os.environ.get("CLUSTER_WORKER_CONCURRENCY", "8"))
 # starting at once (200 waits resuming) would otherwise starve the triggerer's event loop, which a
 # production triggerer on its own machine (or with its own CPU share) never sees.
 WORKER_NICE = int(os.environ.get("CLUSTER_WORKER_NICE", "10"))
+# And the triggerer above the other Airflow processes (as root; otherwise `nice` says it cannot and
+# runs it at the normal priority): its one event loop runs every deferred wait, and Airflow warns when
+# a step of it waits 0.2 s, which on 2 shared cores the api-server, scheduler and PostgreSQL can cause.
+TRIGGERER_NICE = int(os.environ.get("CLUSTER_TRIGGERER_NICE", "-10"))
 # Airflow's recovery timers, shortened so that a killed worker's task is retried within seconds.
 HEARTBEAT_TIMEOUT = int(os.environ.get("CLUSTER_HEARTBEAT_TIMEOUT", "20"))  # default 300
 RETRY_DELAY = int(os.environ.get("CLUSTER_RETRY_DELAY", "5"))  # the example DAGs' own: 300
@@ -245,7 +249,9 @@ def command(name: str) -> tuple[list[str], dict[str, str], Path]:
         return [airflow, "api-server"], env, HOME
     if name == "triggerer" and os.environ.get("CLUSTER_ASYNCIO_DEBUG"):
         env["PYTHONASYNCIODEBUG"] = "1"  # asyncio logs each step of a coroutine that holds the loop > 0.1 s
-    return [airflow, name], env, HOME  # scheduler, dag-processor, triggerer
+    if name == "triggerer":
+        return ["nice", "-n", str(TRIGGERER_NICE), airflow, name], env, HOME
+    return [airflow, name], env, HOME  # scheduler, dag-processor
 
 
 def pid_file(name: str) -> Path:

@@ -9,6 +9,7 @@ few kept-alive connections and one key.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Hashable
 from datetime import datetime, timezone
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
 
 NOTHING_LOGGED: Any = object()
+PHASE_SPREAD = 0.2
+"""The second check of a wait comes up to this fraction of ``poll_interval`` early (see :class:`PollingTrigger`)."""
 
 
 class PollingTrigger(BaseTrigger):
@@ -31,7 +34,10 @@ class PollingTrigger(BaseTrigger):
     the deadline passes; fire exactly one event.
 
     A check starts every ``poll_interval`` seconds (the time a check takes is not added to it), so an
-    end is seen at most one interval after it happened; the check at the deadline is the last.
+    end is seen at most one interval after it happened; the check at the deadline is the last. The
+    second check comes up to a fifth of an interval early, at random: waits that a triggerer starts
+    together (it picks up new triggers in batches) then do not check in step for ever, so their
+    checks spread over the interval instead of holding the shared event loop in one burst.
     Subclasses give :attr:`label`, :meth:`check`, :meth:`timeout_text`, :meth:`event` and
     ``serialize``.
 
@@ -84,6 +90,7 @@ class PollingTrigger(BaseTrigger):
         try:
             client = await PredictionOneHook(self.predictionone_conn_id).get_async_conn()
             async with client:
+                phase = random.uniform(0.0, PHASE_SPREAD) * self.poll_interval  # once, before the 2nd check
                 while True:
                     polled = time.monotonic()
                     outcome, message = await self.check(client)
@@ -96,7 +103,8 @@ class PollingTrigger(BaseTrigger):
                         self.log.warning("%s", text)
                         event = self.event(EVENT_TIMEOUT, text)
                         break
-                    delay = self.poll_interval - (time.monotonic() - polled)
+                    delay = self.poll_interval - phase - (time.monotonic() - polled)
+                    phase = 0.0
                     if self.end_time is not None:
                         delay = min(delay, self.end_time - now)
                     await asyncio.sleep(max(delay, 0.0))

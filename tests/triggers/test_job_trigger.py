@@ -186,6 +186,33 @@ def test_deadline_gives_timeout(
         job_event_result(payload, expected_job_id=job_id)
 
 
+def test_the_second_check_comes_early_by_a_random_phase(
+    emulator_factory: Callable[..., Any], secret_key: str, monkeypatch: pytest.MonkeyPatch, customers_csv: Any
+) -> None:
+    """Waits started together (a triggerer picks triggers up in batches) must not check in step for
+    ever: the second check comes up to PHASE_SPREAD of an interval early, then every interval."""
+    from airflow_provider_predictionone.triggers import base
+
+    slow = emulator_factory(train_seconds=60, secret_keys=(secret_key,))
+    set_connection(monkeypatch, slow.url, secret_key)
+    job_id = start_training_with(emulator_hook(monkeypatch, slow, secret_key), customers_csv, name="slow")
+    monkeypatch.setattr(base.random, "uniform", lambda low, high: high)  # the earliest second check
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay: float, *args: Any) -> Any:
+        if delay > 0.05:  # the poll loop's sleeps (not a library's zero-length checkpoints)
+            delays.append(delay)
+        return await real_sleep(delay, *args)
+
+    monkeypatch.setattr(base.asyncio, "sleep", recorded)
+    payload = run_trigger(make_trigger(job_id, deadline=1.95, poll_interval=1.0))
+    assert payload["status"] == "timeout"
+    early = 1.0 - base.PHASE_SPREAD
+    assert delays[0] <= early + 1e-9  # the interval minus the phase, minus the check's own time
+    assert delays[1] > early + 0.05  # then the full interval again (minus the check's time)
+
+
 def test_unreachable_service_gives_error_event(monkeypatch: pytest.MonkeyPatch, secret_key: str) -> None:
     set_connection(monkeypatch, f"http://127.0.0.1:{free_port()}", secret_key, retries=0, connect_timeout=2)
     payload = run_trigger(make_trigger("p-1"))
