@@ -185,7 +185,7 @@ def run(
     :param idempotent: whether repeating a request that may have reached the service is safe.
     :param retry_if: retry exactly the failures this accepts instead of the policy's rules
         (e.g. "not ready yet" answers); the policy's delays and ``max_retries`` still apply.
-    :raises: the last failure; a transport failure says how many attempts were made.
+    :raises Exception: the last failure; a transport failure says how many attempts were made.
     """
     import tenacity  # deferred: DAG files never load the retry machinery
 
