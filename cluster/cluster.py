@@ -227,7 +227,9 @@ def command(name: str) -> tuple[list[str], dict[str, str], Path]:
     """The command line, environment and working directory of one component."""
     if name == "postgres":
         argv = [str(postgres_bin() / "postgres"), "-D", str(pg_data()), "-p", str(PORTS["postgres"]),
-                "-k", str(pg_data()), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"]  # fmt: skip
+                "-k", str(pg_data()), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300",
+                # A throw-away test database: no waiting for the disk on commit (never in production).
+                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]  # fmt: skip
         return argv, dict(os.environ), pg_data()
     if name == "redis":
         argv = ["redis-server", "--port", str(PORTS["redis"]), "--bind", "127.0.0.1", "--save", "", "--appendonly",
