@@ -22,7 +22,6 @@ from airflow_provider_predictionone.api.settings import ClientSettings
 from airflow_provider_predictionone.api.transport import (
     ASYNC_MAX_CONNECTIONS,
     AsyncTransport,
-    new_async_pool,
     warm_up_async,
 )
 
@@ -42,6 +41,8 @@ class AsyncPredictionOneClient(ClientBase):
         ``key_cache``, so that concurrent calls needing the same missing key fetch it once.
     :param on_secret: called with the secret key and every derived key (a log masker).
     :param on_close: awaited once by :meth:`aclose` (the registry releases a shared pool with it).
+    :param connections: the size of the client's own connection pool (without ``transport``): a
+        batch prediction keeps one connection per concurrent row.
 
     Use it as an async context manager so that it is closed. Clients from
     :class:`AsyncClientRegistry` (what ``PredictionOneHook.get_async_conn`` returns) share one
@@ -57,10 +58,11 @@ class AsyncPredictionOneClient(ClientBase):
         key_locks: dict[tuple[str, int | None], asyncio.Lock] | None = None,
         on_secret: Callable[[str], None] | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        connections: int = ASYNC_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(settings, key_cache=key_cache, on_secret=on_secret)
         self._owns_transport = transport is None
-        self.transport = transport or AsyncTransport(new_async_pool(settings), asyncio.Semaphore(ASYNC_MAX_CONNECTIONS))
+        self.transport = transport or AsyncTransport.for_settings(settings, connections)
         self._key_locks = key_locks if key_locks is not None else {}
         self._on_close = on_close
         self._closed = False
@@ -77,7 +79,7 @@ class AsyncPredictionOneClient(ClientBase):
             return
         self._closed = True
         if self._owns_transport:
-            await self.transport.pool.aclose()
+            await self.transport.aclose()
         if self._on_close is not None:
             await self._on_close()
 
@@ -159,10 +161,8 @@ class AsyncClientRegistry:
         shares = self._loops.setdefault(asyncio.get_running_loop(), _LoopShares())
         pool_key = (settings.connect_timeout, settings.read_timeout, settings.verify)
         pool = shares.pools.get(pool_key)
-        if pool is None or pool.transport.pool.is_closed:
-            connections = self.max_connections
-            transport = AsyncTransport(new_async_pool(settings, connections), asyncio.Semaphore(connections))
-            pool = shares.pools[pool_key] = _SharedPool(transport)
+        if pool is None or pool.transport.closed:
+            pool = shares.pools[pool_key] = _SharedPool(AsyncTransport.for_settings(settings, self.max_connections))
         keys = shares.keys.setdefault(settings, _SharedKeys(ApiKeyCache(settings.key_refresh_lead)))
         pool.users += 1
         return AsyncPredictionOneClient(
@@ -180,7 +180,7 @@ class AsyncClientRegistry:
             return
         if shares.pools.get(pool_key) is pool:
             del shares.pools[pool_key]
-        await pool.transport.pool.aclose()
+        await pool.transport.aclose()
 
     def open_pools(self) -> int:
         """Shared pools currently open in the running event loop (diagnostics and tests)."""

@@ -1,7 +1,7 @@
 """The two HTTP libraries, each behind one small adapter.
 
-:class:`SyncTransport` sends with ``requests`` (workers), :class:`AsyncTransport` with ``httpx``
-(triggers, on an event loop). Both take an :class:`HttpRequest` and give an :class:`HttpResponse`
+:class:`SyncTransport` sends with ``requests`` (workers' calls, uploads and downloads),
+:class:`AsyncTransport` with ``aiohttp`` (triggers and batch prediction, on an event loop). Both take an :class:`HttpRequest` and give an :class:`HttpResponse`
 for every HTTP answer, error statuses included; a request that got no answer raises
 :class:`~.errors.PredictionOneTransportError` whose ``sent`` says whether it may have reached the
 server. No code above this module knows which library is underneath.
@@ -25,10 +25,9 @@ CHUNK_SIZE = 1024 * 1024
 ASYNC_MAX_CONNECTIONS = 4
 """Connections at most in one shared async pool (every trigger of one connection's settings uses it).
 
-Small on purpose: httpcore 1.x rescans every pooled connection (and probes each idle one's socket)
-on every request, so the CPU a request costs grows with the pool's size (``docs/benchmarks.md``).
 Four kept-alive connections serve about 80 checks a second at a 50 ms round trip, more than twice
-what a thousand waits polling every 30 s need; requests beyond it wait their turn."""
+what a thousand waits polling every 30 s need; requests beyond it wait their turn. A batch
+prediction opens its own transport with as many connections as its concurrency."""
 ASYNC_KEEPALIVE_SECONDS = 50.0
 """How long an idle pooled connection is kept: longer than the default 30 s poll interval, shorter
 than the 60 s idle timeout common in load balancers."""
@@ -162,18 +161,14 @@ def _connect_failures() -> tuple[type[BaseException], ...]:
 
 @functools.lru_cache(maxsize=8)
 def tls_context(verify: bool | str) -> Any:
-    """What httpx takes as ``verify``: ``False``, or a ready ``ssl.SSLContext`` (httpx's default
-    certificates, or the CA bundle at the given path). Loading certificates reads and parses files
-    (tens of milliseconds), so a context is built once per process and setting."""
+    """What aiohttp takes as ``ssl``: ``False`` (no verification), or a ready ``ssl.SSLContext``
+    (the system's default certificates, or the CA bundle at the given path). Loading certificates
+    reads and parses files (tens of milliseconds), so a context is built once per process and setting."""
     if verify is False:
         return False
-    import httpx
-
-    if verify is True:
-        return httpx.create_ssl_context()
     import ssl
 
-    return ssl.create_default_context(cafile=str(verify))
+    return ssl.create_default_context(cafile=None if verify is True else str(verify))
 
 
 _warm = threading.Lock()
@@ -182,95 +177,128 @@ _warmed: set[Any] = set()
 
 def warm_up_async(verify: bool | str) -> None:
     """Do, in the calling thread, the one-time work the async stack would otherwise do on an event
-    loop's thread when the first request of a process goes out: build the TLS context, and let anyio
-    import what it loads lazily on first use (its synchronisation primitives, its asyncio backend and
-    its socket streams: through their public API on a throwaway loop, with one TCP connection to a
-    listening socket on loopback that is closed at once). A triggerer runs this in a worker thread
-    (``PredictionOneHook.get_async_conn``), so its loop never stalls on it. Idempotent and thread-safe."""
+    loop's thread when the first request of a process goes out: build the TLS context, and let
+    aiohttp import what it loads on first use (its connector, HTTP writer and parser, cookie jar)
+    by sending one request, on a throwaway loop, to a throwaway server on loopback that answers
+    ``204``. A triggerer runs this in a worker thread (``PredictionOneHook.get_async_conn``), so
+    its loop never stalls on it. Idempotent and thread-safe."""
     with _warm:
         if verify in _warmed:
             return
         tls_context(verify)
         codecs.lookup("utf-8-sig")  # answers are decoded with it (its codec module is imported on first use)
-        import socket
 
-        import anyio
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            writer.close()
 
-        async def touch(port: int) -> None:
-            anyio.Lock()
-            anyio.Event()
-            anyio.Semaphore(1)
-            stream = await anyio.connect_tcp("127.0.0.1", port)  # the kernel queues it: no server needed
-            await stream.aclose()
-            async with new_async_pool_for(verify):  # httpx imports its connection machinery here
-                pass
+        async def touch() -> None:
+            server = await asyncio.start_server(answer, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            transport = AsyncTransport(verify, (10.0, 10.0), 1)
+            try:
+                await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/", {"x-warm-up": "1"}, {"a": 1}))
+            finally:
+                await transport.aclose()
+                server.close()
+                await server.wait_closed()
 
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            asyncio.run(touch(listener.getsockname()[1]))
+        asyncio.run(touch())
         _warmed.add(verify)
 
 
-def new_async_pool(settings: ClientSettings, max_connections: int = ASYNC_MAX_CONNECTIONS) -> Any:
-    """An ``httpx.AsyncClient`` (one connection pool) sized for many concurrent waits."""
-    return new_async_pool_for(settings.verify, settings.timeout, max_connections)
-
-
-def new_async_pool_for(
-    verify: bool | str,
-    timeout: tuple[float, float] = (10.0, 60.0),
-    max_connections: int = ASYNC_MAX_CONNECTIONS,
-) -> Any:
-    """:func:`new_async_pool` from its parts: TLS verification, ``(connect, read)`` timeouts, size."""
-    import httpx  # deferred: only triggers need it
-
-    connect, read = timeout
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read, connect=connect),
-        verify=tls_context(verify),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=ASYNC_KEEPALIVE_SECONDS,
-        ),
-    )
-
-
 class AsyncTransport:
-    """``httpx`` behind the adapter, on an event loop.
+    """``aiohttp`` behind the adapter, on an event loop: one ``ClientSession`` whose connector keeps
+    up to ``connections`` connections (requests beyond them wait for one, at no cost). The session
+    is opened by the first request, in the event loop that sends it, and belongs to that loop.
 
-    :param pool: the ``httpx.AsyncClient`` to send with (see :func:`new_async_pool`); shared by
-        the transports of one connection's settings in one event loop.
-    :param slots: a semaphore sized to the pool: requests beyond its size wait here, where waiting
-        costs nothing, instead of in the pool's queue, which httpcore rescans on every request.
+    aiohttp was chosen by measurement (``benchmarks/http_libraries.py``, ``docs/benchmarks.md``):
+    a status check or an Inference request costs it a fraction of httpx's client CPU.
+
+    The environment's proxy settings (``HTTP(S)_PROXY``, ``NO_PROXY``) are honoured; they are read
+    once per origin, not on every request.
+
+    :param verify: TLS verification: ``True``, ``False`` or a CA bundle's path.
+    :param timeout: ``(connect, read)`` seconds.
+    :param connections: connections at most.
     """
 
-    def __init__(self, pool: Any, slots: asyncio.Semaphore) -> None:
-        import httpx
-
-        self._httpx = httpx
-        self.pool = pool
-        self._slots = slots
+    def __init__(
+        self,
+        verify: bool | str = True,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        connections: int = ASYNC_MAX_CONNECTIONS,
+    ) -> None:
+        self.verify = verify
+        self.timeout = timeout
+        self.connections = connections
+        self._session: Any = None
+        self._closed = False
         self._urls: dict[Any, Any] = {}
+        self._proxies: dict[str, str | None] = {}
+
+    @classmethod
+    def for_settings(cls, settings: ClientSettings, connections: int = ASYNC_MAX_CONNECTIONS) -> AsyncTransport:
+        """A transport with the connection's TLS verification and timeouts."""
+        return cls(settings.verify, settings.timeout, connections)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _open(self) -> Any:
+        import aiohttp
+
+        connect, read = self.timeout
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.connections,
+                limit_per_host=self.connections,
+                keepalive_timeout=ASYNC_KEEPALIVE_SECONDS,
+                ssl=tls_context(self.verify),
+            ),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read),
+            auto_decompress=True,
+        )
+        return self._session
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send ``request`` and read the whole answer."""
-        httpx = self._httpx
+        import aiohttp
+
+        if self._closed:
+            raise PredictionOneTransportError("the async transport is closed", sent=False)
+        session = self._session or self._open()
+        url = self._url(request)
         try:
-            url = self._url(request)
-            async with self._slots:
-                response = await self.pool.request(
-                    request.method, url, headers=dict(request.headers), content=request.body
-                )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            async with session.request(
+                request.method,
+                url,
+                headers=dict(request.headers),
+                data=request.body,
+                allow_redirects=False,
+                proxy=self._proxy(request.url),
+            ) as response:
+                body = await response.read()
+                headers = {k.lower(): v for k, v in response.headers.items()}
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise PredictionOneTransportError(describe(exc), sent=False) from exc
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise PredictionOneTransportError(describe(exc), sent=True) from exc
-        return HttpResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+        return HttpResponse(response.status, headers, body)
+
+    async def aclose(self) -> None:
+        """Close the connections (idempotent); the transport sends nothing afterwards."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     def _url(self, request: HttpRequest) -> Any:
-        """The request's ``httpx.URL``, parsed once per (URL, query) and reused: a trigger sends the
-        same status request every poll, and httpx parses a URL string in Python on every request
-        (a third of a status check's CPU), a ready ``httpx.URL`` not at all."""
+        """The request's ``yarl.URL``, built once per (URL, query) and reused: a trigger sends the
+        same status request every poll. The URL is taken as given (``encoded=True``: not re-quoted)."""
         params = request.params or {}
         try:
             key: Any = (request.url, tuple(sorted(params.items())))
@@ -279,11 +307,34 @@ class AsyncTransport:
             key = None
         url = self._urls.get(key) if key is not None else None
         if url is None:
-            url = self._httpx.URL(request.url)
+            import yarl
+
+            url = yarl.URL(request.url, encoded=True)
             if params:
-                url = url.copy_merge_params(dict(params))
+                url = url.update_query({name: _query_value(value) for name, value in params.items()})
             if key is not None:
                 if len(self._urls) >= 64:
                     self._urls.clear()
                 self._urls[key] = url
         return url
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy the environment names for ``url``'s origin (``None``: direct), read once per origin."""
+        origin = "/".join(url.split("/", 3)[:3])
+        if origin not in self._proxies:
+            import urllib.request
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(url)
+            proxy = urllib.request.getproxies_environment().get(parts.scheme)
+            if proxy and urllib.request.proxy_bypass_environment(parts.hostname or ""):
+                proxy = None
+            self._proxies[origin] = proxy or None
+        return self._proxies[origin]
+
+
+def _query_value(value: Any) -> str:
+    """A query value as text: booleans as ``true`` / ``false`` (as httpx and the spec's examples)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 def _async_client_module(verify: bool | str) -> Any:
     """The async client's module, with everything a process does on its first async request done
     here: importing the client (its response classes, its transport) and
-    :func:`~.api.aclient.prepare` (the TLS context, the lazy imports of httpx, anyio and tenacity). Called in a
+    :func:`~.api.aclient.prepare` (the TLS context, aiohttp's first-use imports, tenacity). Called in a
     worker thread: on a triggerer's event loop that first-use work blocked every other trigger for a
     few hundred milliseconds. Cheap after the first call."""
     from airflow_provider_predictionone.api import aclient

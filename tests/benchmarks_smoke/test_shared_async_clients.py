@@ -36,11 +36,11 @@ def test_clients_of_one_loop_share_a_pool_and_a_key_cache_until_the_last_closes(
         assert registry.open_pools() == 1
         await first.aclose()
         await first.aclose()  # idempotent: releases its share once
-        assert not second.transport.pool.is_closed
+        assert not second.transport.closed
         await second.aclose()
-        assert not other_secret.transport.pool.is_closed
+        assert not other_secret.transport.closed
         await other_secret.aclose()
-        assert first.transport.pool.is_closed and registry.open_pools() == 0
+        assert first.transport.closed and registry.open_pools() == 0
         third = registry.client(settings("secret-one", host=LOCAL))
         assert third.transport is not first.transport and third.keys is first.keys  # new pool, same keys
         await third.aclose()
@@ -55,7 +55,7 @@ def test_event_loops_do_not_share_and_no_secret_is_shown_in_clear() -> None:
         async with registry.client(settings("the-secret-key", host=LOCAL)) as client:
             shown = [repr(client.settings), repr(client.transport), repr(client.keys), repr(registry)]
             assert all("the-secret-key" not in text for text in shown)
-            return client.transport.pool
+            return client.transport
 
     assert asyncio.run(open_one()) is not asyncio.run(open_one())
 
@@ -102,7 +102,7 @@ def test_hook_hands_out_shared_clients_by_default(
         async with await hook.get_async_conn(shared=False) as alone:
             assert isinstance(alone, AsyncPredictionOneClient) and alone.transport is not one.transport
             assert alone.keys is not one.keys
-        assert one.transport.pool.is_closed and alone.transport.pool.is_closed
+        assert one.transport.closed and alone.transport.closed
 
     asyncio.run(scenario())
     assert emulator.request_count("GET", "/api-key") == 1
