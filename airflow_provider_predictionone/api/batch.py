@@ -1,8 +1,9 @@
 """Batch prediction: score a CSV file against a deployed prediction API, one Inference per row.
 
 The Inference endpoint takes exactly one CSV header plus one data row per request (spec 4.14), so
-scoring a file means one request per row. :class:`BatchPredictor` does that with a pool of worker
-threads while keeping the promises a batch job needs:
+scoring a file means one request per row. :class:`BatchPredictor` does that on one event loop of its
+own (``concurrency`` requests at once, over as many kept-alive connections of the async client), while
+keeping the promises a batch job needs:
 
 * **Streaming, bounded memory.** The input is parsed with the :mod:`csv` module as it is read
   (quoted fields with commas, quotes and embedded newlines work). At most :attr:`BatchPredictor.window`
@@ -61,8 +62,9 @@ What happens when something goes wrong with one row or with the whole batch:
   set of retries for nothing (``retries + 1`` requests per row: ~600k for 100k rows with the
   default 5 retries). The batch then stops through the fatal path below with :class:`BatchServiceDownError`
   (rows done, the last error, what to do). At most ``max_consecutive_errors - 1 + window`` rows of
-  a batch that starts against a dead service are ever sent: rows whose request is in flight finish
-  their client retries (at most ``concurrency`` of them), rows still queued are cancelled unsent.
+  a batch that starts against a dead service are ever sent: rows whose request is in flight are
+  abandoned at once (their remaining client retries are not made), rows still queued are cancelled
+  unsent.
   Any predicted or otherwise rejected row in between resets the count.
 * **Fatal errors** (:data:`FATAL_ERRORS`: the prediction API is not running, the key is wrong, the
   IP is not allowed, the classifier does not exist, invalid credentials — plus undocumented HTTP
@@ -85,17 +87,30 @@ What happens when something goes wrong with one row or with the whole batch:
 
 Requests made by the client's own retries are not rate limited again; ``requests_per_second``
 paces the first attempt of each row.
+
+**Why one event loop.** Measured (``benchmarks/http_libraries.py``, ``docs/benchmarks.md``): with
+``requests`` in a thread pool a row cost the client about 0.9 ms of CPU under the GIL, which capped a
+batch near 1,000 rows/s whatever the concurrency; aiohttp on one loop costs a fraction of that.
+The reading, ordering and writing below are the same code for every client: a
+:class:`~.client.PredictionOneClient` is served by an :class:`~.aclient.AsyncPredictionOneClient`
+with the same settings (retries, timeouts, TLS); an async client is used as it is; any other object
+with a blocking ``inference`` method (a test double, a wrapper) is called in ``concurrency`` threads.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import inspect
 import io
 import logging
 import os
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import IO, Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_provider_predictionone.api import contract as c
@@ -129,24 +144,29 @@ from airflow_provider_predictionone.api.errors import (
     PredictionOneTransportError,
 )
 from airflow_provider_predictionone.api.models import InferenceResult
-from airflow_provider_predictionone.api.settings import is_loopback_host
+from airflow_provider_predictionone.api.settings import ClientSettings, is_loopback_host
 
 log = logging.getLogger(__name__)
 
 WINDOW_PER_WORKER = 4
-"""Rows in flight or waiting to be written, per worker thread."""
+"""Rows in flight or waiting to be written, per concurrent request."""
 HEADER_PROBE_ROWS = 3
 """Rows with values that may be refused with ``Invalid request``, one at a time at the start, before
 the batch stops: the header is then the likely cause (see the module docs)."""
 _POLL_SECONDS = 0.05
 
 
+T = TypeVar("T")
+
+Send = Callable[[str], Awaitable[InferenceResult]]
+"""Sends one request's CSV text (header + one row) and gives the answer."""
+
+
 class InferenceClient(Protocol):
-    """What the batch needs of a client (:class:`~.client.PredictionOneClient` has both)."""
+    """What the batch needs of a client: an ``inference`` method, blocking or async
+    (:class:`~.client.PredictionOneClient`, :class:`~.aclient.AsyncPredictionOneClient`)."""
 
-    def inference(self, url: str, api_key: str, csv_text: str, **flags: Any) -> InferenceResult: ...
-
-    def reserve_connections(self, connections: int) -> None: ...
+    def inference(self, url: str, api_key: str, csv_text: str, **flags: Any) -> Any: ...
 
 
 def _check_url(url: str) -> str:
@@ -170,9 +190,11 @@ class BatchPredictor:
     Everything is validated when the object is built, before any request. :meth:`run` does the
     work and may be called again to redo it; :func:`predict_csv` does both in one call.
 
-    :param client: a :class:`~.client.PredictionOneClient` (or anything with its ``inference`` and
-        ``reserve_connections`` methods). Its retry policy handles transient errors; it keeps
-        ``concurrency`` connections open.
+    :param client: a :class:`~.client.PredictionOneClient` (its settings, retry policy included,
+        serve the batch's async client), an :class:`~.aclient.AsyncPredictionOneClient`, or
+        anything with a blocking ``inference`` method (called in ``concurrency`` threads, after
+        ``reserve_connections(concurrency)`` if it has that method). The client's retry policy
+        handles transient errors.
     :param url: the prediction API's Inference URL (the classifier's ``url``). ``http://`` only to
         a loopback host (the local emulator).
     :param api_key: the prediction API's key.
@@ -239,7 +261,6 @@ class BatchPredictor:
         :raises PredictionOneAPIError: one of :data:`FATAL_ERRORS`; nothing was written.
         :raises PredictionOneConfigError: the input turned out not to be UTF-8 / valid CSV further on.
         """
-        self.client.reserve_connections(self.options.concurrency)
         bucket = TokenBucket(self.options.requests_per_second) if self.options.requests_per_second else None
         run = Run()
         self.log.info(
@@ -266,7 +287,7 @@ class BatchPredictor:
                 self.source.open() as binary,
                 io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text,
             ):
-                self._process(run, bucket, binary, text, output, rejects, reasons)
+                _run_on_own_loop(self._process(run, bucket, binary, text, output, rejects, reasons))
             if not output.has_header:
                 output.header([INPUT_ROW_COLUMN])
             if reasons is not None and not reasons.has_header:
@@ -308,9 +329,9 @@ class BatchPredictor:
             )
         return result
 
-    # -- reading and writing (the calling thread) -------------------------------------------
+    # -- reading and writing (the batch's event loop) ----------------------------------------
 
-    def _process(
+    async def _process(
         self,
         run: Run,
         bucket: TokenBucket | None,
@@ -320,43 +341,70 @@ class BatchPredictor:
         rejects: CsvPart,
         reasons: CsvPart | None,
     ) -> None:
-        """Read rows, keep up to :attr:`window` of them in the pool, write them back in order.
-
-        ``binary`` is the file under ``text``; its position measures progress.
-        """
+        """Read rows, keep up to :attr:`window` of them as tasks (``concurrency`` requests at
+        once), write them back in order. ``binary`` is the file under ``text``; its position
+        measures progress."""
         window: deque[Pending] = deque()
-        executor = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="predictionone-batch")
-        try:
-            for number, values in read_rows(run, text, self.header, self.input_path.name):
-                if run.fatal is not None:
-                    raise run.fatal
-                item: Future[Scored] | Scored
-                if len(values) != len(self.header):
-                    item = Scored(
-                        number,
-                        values,
-                        error="FieldCountMismatch",
-                        message=(
-                            f"Row {number} has {len(values)} field(s) but the header has {len(self.header)} "
-                            "column(s); it was not sent."
-                        ),
-                    )
-                else:
-                    item = executor.submit(self._score, run, bucket, number, values)
-                window.append(Pending(number, item))
-                # Write what is done, and make room before the next row is read: the window bounds
-                # submitted rows.
-                while window and (self._is_done(window[0]) or len(window) >= self._room(run)):
-                    self._write(run, self._resolve(run, window.popleft(), binary), output, rejects, reasons)
-                self.report.progress(run, binary)
-            while window:
-                self._write(run, self._resolve(run, window.popleft(), binary), output, rejects, reasons)
-                self.report.progress(run, binary)
-        except BaseException:
-            run.stop.set()
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
-        executor.shutdown(wait=True)
+        slots = asyncio.Semaphore(self.options.concurrency)
+        async with self._sender() as send:
+            try:
+                for number, values in read_rows(run, text, self.header, self.input_path.name):
+                    if run.fatal is not None:
+                        raise run.fatal
+                    item: asyncio.Task[Scored] | Scored
+                    if len(values) != len(self.header):
+                        item = Scored(
+                            number,
+                            values,
+                            error="FieldCountMismatch",
+                            message=(
+                                f"Row {number} has {len(values)} field(s) but the header has {len(self.header)} "
+                                "column(s); it was not sent."
+                            ),
+                        )
+                    else:
+                        item = asyncio.ensure_future(self._score(run, bucket, slots, send, number, values))
+                    window.append(Pending(number, item))
+                    # Write what is done, and make room before the next row is read: the window bounds
+                    # the rows started.
+                    while window and (self._is_done(window[0]) or len(window) >= self._room(run)):
+                        self._write(run, await self._resolve(run, window.popleft(), binary), output, rejects, reasons)
+                    self.report.progress(run, binary)
+                while window:
+                    self._write(run, await self._resolve(run, window.popleft(), binary), output, rejects, reasons)
+                    self.report.progress(run, binary)
+            except BaseException:
+                run.stop.set()
+                started = [pending.item for pending in window if isinstance(pending.item, asyncio.Task)]
+                for task in started:
+                    task.cancel()
+                await asyncio.gather(*started, return_exceptions=True)
+                raise
+
+    @contextlib.asynccontextmanager
+    async def _sender(self) -> AsyncIterator[Send]:
+        """How a row's request is sent, for the kind of client the batch was given (see the module docs)."""
+        client, url, key, flags = self.client, self.url, self._api_key, self._flags
+        settings = getattr(client, "settings", None)
+        if not inspect.iscoroutinefunction(client.inference) and isinstance(settings, ClientSettings):
+            from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
+
+            async with AsyncPredictionOneClient(settings, connections=self.options.concurrency) as native:
+                yield lambda csv_text: native.inference(url, key, csv_text, **flags)
+        elif inspect.iscoroutinefunction(client.inference):
+            yield lambda csv_text: client.inference(url, key, csv_text, **flags)
+        else:
+            reserve = getattr(client, "reserve_connections", None)
+            if reserve is not None:  # a connection kept per thread
+                reserve(self.options.concurrency)
+            threads = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="predictionone-batch")
+            loop = asyncio.get_running_loop()
+            try:
+                yield lambda csv_text: loop.run_in_executor(
+                    threads, functools.partial(client.inference, url, key, csv_text, **flags)
+                )
+            finally:
+                threads.shutdown(wait=True, cancel_futures=True)
 
     def _room(self, run: Run) -> int:
         """Rows that may be in the window: :attr:`window`, or while the header is not known to be
@@ -365,19 +413,19 @@ class BatchPredictor:
 
     @staticmethod
     def _is_done(pending: Pending) -> bool:
-        return not isinstance(pending.item, Future) or pending.item.done()
+        return not isinstance(pending.item, asyncio.Task) or pending.item.done()
 
-    def _resolve(self, run: Run, pending: Pending, binary: IO[bytes]) -> Scored:
+    async def _resolve(self, run: Run, pending: Pending, binary: IO[bytes]) -> Scored:
         """The outcome of the oldest row, waiting for it; raises a fatal error from any row."""
         item = pending.item
-        if not isinstance(item, Future):
+        if not isinstance(item, asyncio.Task):
             return item
         while True:
             if run.fatal is not None:
                 raise run.fatal
-            done, _ = wait([item], timeout=_POLL_SECONDS)
-            if done:
+            if item.done():
                 return item.result()
+            await asyncio.wait([item], timeout=_POLL_SECONDS)
             self.report.progress(run, binary)
 
     def _write(self, run: Run, scored: Scored, output: CsvPart, rejects: CsvPart, reasons: CsvPart | None) -> None:
@@ -435,26 +483,47 @@ class BatchPredictor:
             "the prediction API's model may have changed during the batch."
         )
 
-    # -- scoring one row (worker threads) ----------------------------------------------------
+    # -- scoring one row (a task on the batch's event loop) -----------------------------------
 
-    def _score(self, run: Run, bucket: TokenBucket | None, number: int, values: list[str]) -> Scored:
-        if run.stop.is_set() or (bucket is not None and not bucket.acquire(run.stop)):
-            raise Cancelled()
-        try:
-            result = self.client.inference(self.url, self._api_key, self._header_line + csv_line(values), **self._flags)
-        except PredictionOneAPIError as exc:
-            if is_fatal(exc):
-                run.fail(exc)
+    async def _score(
+        self,
+        run: Run,
+        bucket: TokenBucket | None,
+        slots: asyncio.Semaphore,
+        send: Send,
+        number: int,
+        values: list[str],
+    ) -> Scored:
+        async with slots:
+            if run.stop.is_set() or (bucket is not None and not await bucket.acquire(run.stop)):
+                raise Cancelled()
+            try:
+                result = await send(self._header_line + csv_line(values))
+            except PredictionOneAPIError as exc:
+                if is_fatal(exc):
+                    run.fail(exc)
+                    raise
+                return rejected(number, values, exc)
+            except PredictionOneTransportError as exc:
+                return rejected(number, values, exc)
+            except BaseException as exc:
+                if not isinstance(exc, asyncio.CancelledError):
+                    run.fail(exc)
                 raise
-            return rejected(number, values, exc)
-        except PredictionOneTransportError as exc:
-            return rejected(number, values, exc)
-        except BaseException as exc:
-            run.fail(exc)
-            raise
         scored = read_answer(number, values, result, reasons=self.reasons_path is not None)
         scored.answered = True
         return scored
+
+
+def _run_on_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` on a new event loop: in this thread, or in a helper thread when this thread
+    already runs one (a batch started from async code)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(1, thread_name_prefix="predictionone-batch-loop") as thread:
+        return thread.submit(asyncio.run, work).result()
 
 
 def predict_csv(

@@ -3,12 +3,12 @@ Inference answer into a prediction or a rejection."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import math
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -50,10 +50,10 @@ _FATAL_STATUSES = frozenset({401, 403, 404, 405})
 
 
 class TokenBucket:
-    """A thread-safe token bucket: ``rate`` tokens per second, at most ``capacity`` saved up.
+    """A token bucket: ``rate`` tokens per second, at most ``capacity`` saved up.
 
-    :meth:`acquire` reserves a token and sleeps until it is due, so concurrent callers are spaced
-    ``1 / rate`` apart without holding the lock while they wait. The default capacity of one token
+    :meth:`acquire` reserves a token and sleeps (on the event loop) until it is due, so concurrent
+    rows are spaced ``1 / rate`` apart. The default capacity of one token
     means no bursts: ``n`` requests take at least ``(n - 1) / rate`` seconds.
 
     :param rate: tokens per second (> 0).
@@ -82,15 +82,13 @@ class TokenBucket:
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Wait for a token; returns ``False`` if ``stop`` was set while waiting."""
+    async def acquire(self, stop: threading.Event | None = None) -> bool:
+        """Wait for a token; returns ``False`` if ``stop`` was set (a stopping batch does not
+        wait for its turn: it is cancelled, or sees ``stop`` when its turn comes)."""
         delay = self.reserve()
-        if delay <= 0:
-            return not (stop is not None and stop.is_set())
-        if stop is None:
-            time.sleep(delay)
-            return True
-        return not stop.wait(delay)
+        if delay > 0 and not (stop is not None and stop.is_set()):
+            await asyncio.sleep(delay)
+        return not (stop is not None and stop.is_set())
 
 
 @dataclass
@@ -119,11 +117,12 @@ class Cancelled(Exception):
 @dataclass
 class Pending:
     number: int
-    item: Future[Scored] | Scored
+    item: asyncio.Task[Scored] | Scored
 
 
 class Run:
-    """Mutable state of one run, shared between the reading thread and the workers."""
+    """Mutable state of one run, shared by the reading loop and the rows' tasks (and the threads
+    of a blocking client)."""
 
     def __init__(self) -> None:
         self.stop = threading.Event()

@@ -204,10 +204,23 @@ async def arun(
     idempotent: bool = True,
     logger: logging.Logger = log,
 ) -> T:
-    """:func:`run` for a coroutine function, on the running event loop (waits with ``asyncio.sleep``)."""
+    """:func:`run` for a coroutine function, on the running event loop (waits with ``asyncio.sleep``).
+
+    The first attempt is made directly: most calls succeed at once, and setting up the retry
+    machinery cost a status check or an Inference row more client CPU than the request itself
+    (``docs/benchmarks.md``). A failure is handed to the machinery as its first attempt (raised
+    again, not sent again), so retries, waits and log lines are those of :func:`run`."""
+    try:
+        return await attempt()
+    except Exception as exc:
+        first: Exception | None = exc
     import tenacity
 
     async def once() -> T:  # a coroutine function: tenacity awaits only those
+        nonlocal first
+        if first is not None:
+            failed, first = first, None
+            raise failed
         return await attempt()
 
     rules = _Rules(policy, what, idempotent, None, logger)

@@ -1,8 +1,9 @@
 """The two HTTP libraries, each behind one small adapter.
 
 :class:`SyncTransport` sends with ``requests`` (workers' calls, uploads and downloads),
-:class:`AsyncTransport` with ``aiohttp`` (triggers and batch prediction, on an event loop). Both take an :class:`HttpRequest` and give an :class:`HttpResponse`
-for every HTTP answer, error statuses included; a request that got no answer raises
+:class:`AsyncTransport` with ``aiohttp`` (triggers and batch prediction, on an event loop). Both
+take an :class:`HttpRequest` and give an :class:`HttpResponse` for every HTTP answer, error
+statuses included; a request that got no answer raises
 :class:`~.errors.PredictionOneTransportError` whose ``sent`` says whether it may have reached the
 server. No code above this module knows which library is underneath.
 """
@@ -326,8 +327,9 @@ class AsyncTransport:
             from urllib.parse import urlsplit
 
             parts = urlsplit(url)
-            proxy = urllib.request.getproxies_environment().get(parts.scheme)
-            if proxy and urllib.request.proxy_bypass_environment(parts.hostname or ""):
+            environment = urllib.request.getproxies_environment()
+            proxy = environment.get(parts.scheme)
+            if proxy and urllib.request.proxy_bypass_environment(parts.hostname or "", environment):
                 proxy = None
             self._proxies[origin] = proxy or None
         return self._proxies[origin]

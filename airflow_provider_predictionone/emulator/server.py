@@ -164,6 +164,7 @@ class _Server(ThreadingHTTPServer):
         self.url = ""
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.connections_accepted = 0
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -182,6 +183,7 @@ class _Server(ThreadingHTTPServer):
     def track(self, connection: socket.socket, *, add: bool) -> None:
         with self._connections_lock:
             if add:
+                self.connections_accepted += 1
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
@@ -363,6 +365,11 @@ class Emulator:
         ``"unmatched"`` (paths no route serves).
         """
         return self.app.state.requests.count(method, route)
+
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since the emulator started (a client that keeps its connections
+        alive opens few; one that opens a connection per request, one per request)."""
+        return 0 if self._server is None else self._server.connections_accepted
 
     def request_counts(self) -> dict[tuple[str, str], int]:
         """All counters as ``{(method, route): count}``."""

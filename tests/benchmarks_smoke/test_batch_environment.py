@@ -1,13 +1,15 @@
-"""The client reads the ``requests`` environment settings (``*_PROXY`` / ``NO_PROXY``,
-``REQUESTS_CA_BUNDLE``) once per origin, with the same effect as ``requests`` reading them per
+"""The clients read the environment settings (``*_PROXY`` / ``NO_PROXY``, and for ``requests``
+``REQUESTS_CA_BUNDLE``) once per origin, with the same effect as the libraries reading them per
 request; the benchmark's inference sink answers validly (what ``benchmarks/batch_predict.py``
 measures)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,11 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
 from airflow_provider_predictionone.api.batch import predict_csv
 from airflow_provider_predictionone.api.errors import PredictionOneTransportError
 from airflow_provider_predictionone.api.retry import RetryPolicy
+from airflow_provider_predictionone.api.settings import ClientSettings
 from tests.api.scripted_server import Reply, free_port, scripted_server
 from tests.clients import sync_client
 
@@ -107,8 +111,22 @@ def sink() -> Iterator[str]:
         proc.wait(10)
 
 
+@pytest.fixture
+def async_proxy_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every time the async transport read the proxy settings from the environment."""
+    calls: list[str] = []
+    original = urllib.request.getproxies_environment
+
+    def lookup() -> Any:
+        calls.append("read")
+        return original()
+
+    monkeypatch.setattr(urllib.request, "getproxies_environment", lookup)
+    return calls
+
+
 def test_a_batch_against_the_sink_predicts_every_row_and_reads_the_environment_once(
-    sink: str, proxy_reads: list[str], tmp_path: Path
+    sink: str, async_proxy_reads: list[str], tmp_path: Path
 ) -> None:
     source = tmp_path / "score.csv"
     source.write_text("age,income,region\n" + "".join(f"{20 + i},{500 + i},tokyo\n" for i in range(40)))
@@ -117,4 +135,29 @@ def test_a_batch_against_the_sink_predicts_every_row_and_reads_the_environment_o
     assert (result.rows_total, result.rows_predicted, result.rows_rejected) == (40, 40, 0)
     lines = (tmp_path / "out.csv").read_text().splitlines()
     assert lines[0] == "input_row,buy,Probability_yes" and len(lines) == 41
-    assert proxy_reads == [sink]  # once for 40 requests
+    assert async_proxy_reads == ["read"]  # once for 40 requests
+
+
+def test_the_async_transport_uses_the_environment_proxy_and_honours_no_proxy(
+    clean_proxy_environment: pytest.MonkeyPatch, async_proxy_reads: list[str]
+) -> None:
+    """What the triggers and batch prediction send with (aiohttp) honours ``HTTP_PROXY`` and
+    ``NO_PROXY`` as the sync client (requests) does, reading them once per origin."""
+    host = f"http://127.0.0.1:{free_port()}"  # nothing listens: only the proxy can answer
+
+    async def twice(client: Any) -> None:
+        async with client:
+            await client.get_api_key("train")
+            await client.get_api_key("deploy")
+
+    with scripted_server([KEY]) as proxy:
+        clean_proxy_environment.setenv("HTTP_PROXY", proxy.url)
+        asyncio.run(twice(AsyncPredictionOneClient(ClientSettings(secret_key="secret", host=host, retry=NO_RETRY))))
+        assert [seen.path.split("?")[0] for seen in proxy.seen] == [f"{host}/v1/external/api-key"] * 2
+    assert async_proxy_reads == ["read"]
+    clean_proxy_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # a dead proxy
+    clean_proxy_environment.setenv("NO_PROXY", "127.0.0.1")
+    with scripted_server([KEY]) as server:
+        settings = ClientSettings(secret_key="secret", host=server.url, retry=NO_RETRY)
+        asyncio.run(twice(AsyncPredictionOneClient(settings)))
+        assert [seen.path.split("?")[0] for seen in server.seen] == ["/v1/external/api-key"] * 2  # direct

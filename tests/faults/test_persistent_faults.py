@@ -55,11 +55,11 @@ def test_a_persistent_500_on_inference_trips_the_circuit_breaker(
     assert failed.value.rows_done == max_consecutive_errors  # type: ignore[attr-defined]
     assert isinstance(failed.value.__cause__, ServerError)
 
-    # Every row that was sent got exactly the client's attempts (a row in flight finishes its
-    # retries); rows sent: the K that tripped the breaker, plus at most the rest of the window that
-    # was already submitted (window = concurrency * WINDOW_PER_WORKER); queued rows are never sent.
+    # The K rows that tripped the breaker got every one of the client's attempts; the rows after
+    # them that were already started (at most the rest of the window: concurrency *
+    # WINDOW_PER_WORKER) are abandoned when the breaker trips, mid-retry; queued rows are never sent.
     sent = emulator.request_count("POST", "inference")
-    assert sent == emulator.faults.fired() and sent % ATTEMPTS == 0
+    assert sent == emulator.faults.fired()
     window = concurrency * WINDOW_PER_WORKER
     assert max_consecutive_errors * ATTEMPTS <= sent <= (max_consecutive_errors - 1 + window) * ATTEMPTS
     assert sent < ROWS * ATTEMPTS
