@@ -39,7 +39,8 @@ _mask_lock = threading.Lock()
 def mask_secret(secret: str, name: str | None = None) -> None:
     """Airflow's ``mask_secret``, once per secret; threads take turns, the event loop never waits.
 
-    The batch predictor reports the prediction API key from each of its worker threads. Inside an
+    A client used from several threads (a blocking client the batch predictor calls from its
+    threads) may report a secret from each of them. Inside an
     Airflow 3 task every report is a message to the supervisor, and on Airflow 3.0 that channel is not
     thread-safe (concurrent messages break the task); masking again adds nothing. So threads report
     one at a time, under a lock.

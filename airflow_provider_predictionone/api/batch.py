@@ -389,6 +389,8 @@ class BatchPredictor:
         if not inspect.iscoroutinefunction(client.inference) and isinstance(settings, ClientSettings):
             from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
 
+            # No log masker here: the rows are sent with the prediction API's key, which the client
+            # that looked it up has registered already, and nothing is reported from this loop.
             async with AsyncPredictionOneClient(settings, connections=self.options.concurrency) as native:
                 yield lambda csv_text: native.inference(url, key, csv_text, **flags)
         elif inspect.iscoroutinefunction(client.inference):

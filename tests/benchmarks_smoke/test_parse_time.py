@@ -153,7 +153,7 @@ def test_importing_the_hook_and_the_operators_defers_heavy_modules(tmp_path: Pat
         "airflow_provider_predictionone.api.client",
         "airflow_provider_predictionone.api.aclient",
         "airflow_provider_predictionone.api.transport",
-        "httpx",
+        "aiohttp",
         "requests",
     }
     assert not client & set(operators), operators
