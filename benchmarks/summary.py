@@ -6,8 +6,10 @@ Each benchmark script ends its output with one JSON line (``_common.report``)::
 
 This reads a run's output on stdin (``--echo``: passing every line through as it comes, so that the
 scripts' tables stay visible while they run), picks those lines out, and prints one table
-``target | value | limit | met``. The exit status is 1 if a target is not met, if a benchmark named
-in ``--expect`` printed no result line (it failed or did not run), or if there was no result at all.
+``target | value | limit | met``, then how long each benchmark took (the time from the previous result
+line to its own: with the scripts piped in as they run, their durations). The exit status is 1 if a
+target is not met, if a benchmark named in ``--expect`` printed no result line (it failed or did not
+run), or if there was no result at all.
 
 Usage: ``(python benchmarks/parse_cost.py; python benchmarks/waits.py) | python benchmarks/summary.py
 --echo --expect parse_cost,waits``
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -44,15 +47,24 @@ def parse_line(line: str) -> dict[str, Any] | None:
 
 
 def collect(lines: Iterable[str], echo: bool = False) -> list[dict[str, Any]]:
+    """The result lines; each with ``"seconds"``: the time since the previous one (or the start)."""
     results = []
+    last = time.monotonic()
     for line in lines:
         if echo:
             sys.stdout.write(line)
             sys.stdout.flush()
         found = parse_line(line)
         if found is not None:
+            now = time.monotonic()
+            found["seconds"], last = now - last, now
             results.append(found)
     return results
+
+
+def durations(results: list[dict[str, Any]], total: float) -> str:
+    each = ", ".join(f"{result['benchmark']} {result['seconds']:.0f} s" for result in results)
+    return f"Took {total // 60:.0f} min {total % 60:.0f} s" + (f" ({each})" if each else "") + "."
 
 
 def _shown(value: Any) -> str:
@@ -92,11 +104,13 @@ def main() -> int:
     parser.add_argument("--echo", action="store_true", help="pass every input line through to stdout as read")
     parser.add_argument("--expect", default="", help="benchmarks that must have reported, comma-separated")
     args = parser.parse_args()
+    started = time.monotonic()
     results = collect(sys.stdin, echo=args.echo)
     expected = [name for name in args.expect.split(",") if name.strip()]
     text, ok = summarize(results, expected)
     print()
     print(text)
+    print(f"\n{durations(results, time.monotonic() - started)}")
     return 0 if ok else 1
 
 
