@@ -92,8 +92,9 @@ bench: venv
 # whole run's CPU %: 6.5 % here where the 60 s spread gave 5.2 %, so stricter, not looser; 60 measures it as
 # `make bench` does, for 35 s more), batch predict at concurrency 32 only and no parallel round (the
 # 100,000-row memory run stays: the memory target needs it), fewer HTTP-library rounds; request_cost.py (no
-# target) is left out. Took 4 min 4 s on 2 shared cores with the thread-pool batch, whose 100,000-row memory
-# run alone takes 90 s at 1,100 rows/s; at the target's 2,300 rows/s it takes 45 s, i.e. about 3 min 20 s.
+# target) is left out. Took 4 min 6 s on 2 shared cores with the thread-pool batch (parse_cost 16 s, upload
+# 14 s, waits 75 s, batch_predict 106 s, api_keys 17 s, http_libraries 17 s): its 100,000-row memory run
+# alone takes 90 s at 1,100 rows/s; at the target's 2,300 rows/s it takes 45 s, i.e. about 3 min 20 s in all.
 BENCH_QUICK_SPREAD ?= 30
 bench-quick: venv
 	@( export PYTHONUNBUFFERED=1; \
