@@ -9,7 +9,7 @@ clients over 4 kept-alive connections, each in two patterns:
 
 Clients: a bare asyncio HTTP/1.1 exchange (``asyncio.open_connection``, no parsing beyond the
 ``Content-Length``: the floor of Python + the kernel), a plain ``httpx.AsyncClient``, and the
-provider's ``AsyncPredictionOneClient`` (httpx behind its transport, plus keys, retries and parsing). The CPU is
+provider's ``AsyncPredictionOneClient`` (its transport's HTTP library, plus keys, retries and parsing). The CPU is
 this process's ``time.process_time`` per request.
 
 Figures only (no target) in the JSON line at the end.
