@@ -7,10 +7,7 @@ a batch needs; no Airflow). The server's CPU (``--server-pid``: the emulator or 
 from ``/proc`` at the same instants as the batch's own wall clock and CPU time.
 
 ``--sample-rss SECONDS`` records the RSS every so often during the batch;
-``--start-at EPOCH`` waits until then after the imports (several clients starting together);
-``--per-request-environment`` is a diagnostic: the batch as it was before the fix that reads the
-environment once per URL (``SyncTransport``): ``requests`` reads the proxy settings and the CA
-bundle from the environment on every request again.
+``--start-at EPOCH`` waits until then after the imports (several clients starting together).
 
 Prints one JSON line: rows, wall seconds, the batch's CPU seconds (all threads), the server's CPU
 seconds over the same interval (and its readings with their epoch times), the whole machine's busy
@@ -26,7 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from _common import api_client, cpu_seconds, read_proc_status
 
@@ -39,15 +35,6 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def per_request_environment(client: Any) -> None:
-    """Diagnostic: the client's ``requests`` session reads the environment on every request again
-    (``trust_env``, as ``requests`` does by default), instead of the transport's once per URL."""
-    transport = client.transport
-    transport.session.trust_env = True
-    verify = transport._settings.verify
-    transport._environment_for = lambda _url: ({}, verify)  # requests merges the environment itself
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True, help="the Inference URL")
@@ -57,7 +44,6 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--server-pid", type=int, default=0, help="the server process whose CPU is read")
     parser.add_argument("--start-at", type=float, default=0.0, help="epoch second to start the batch at")
-    parser.add_argument("--per-request-environment", action="store_true", help="diagnostic: the batch before the fix")
     parser.add_argument("--sample-rss", type=float, default=0.0, help="seconds between RSS samples (0 = none)")
     args = parser.parse_args()
 
@@ -69,8 +55,6 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="p1-batch-out-") as out,
         api_client(args.secret_key, args.url.split("/v1/", 1)[0]) as client,
     ):
-        if args.per_request_environment:
-            per_request_environment(client)
         if args.start_at:
             time.sleep(max(args.start_at - time.time(), 0.0))
         before = read_proc_status()

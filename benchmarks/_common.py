@@ -1,11 +1,19 @@
-"""Helpers shared by the benchmark scripts (tables, sizes, child processes, the emulator).
+"""Helpers shared by the benchmark scripts (tables, sizes, child processes, the emulator, the
+machine-readable result line).
 
-The scripts are run as ``python benchmarks/<name>.py``; this folder is then on ``sys.path``.
+The scripts are run as ``python benchmarks/<name>.py``; this folder is then on ``sys.path``. Each
+ends its output with one JSON line written by :func:`report`::
+
+    {"benchmark": NAME, "figures": {...}, "targets": {NAME: {"value": X, "limit": Y, "met": true|false}}}
+
+``benchmarks/summary.py`` reads those lines back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import re
 import shutil
@@ -15,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -64,6 +73,88 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target as a figure against a limit, measured in the same run.
+
+    ``kind`` ``"max"``: the value must not exceed the limit (``strict``: must stay below it);
+    ``"min"``: the value must reach the limit (``strict``: exceed it). A value that could not be
+    measured (``None`` or NaN) does not meet its target.
+    """
+
+    value: float | None
+    limit: float | None
+    kind: Literal["max", "min"]
+    strict: bool = False
+
+    @classmethod
+    def at_most(cls, value: float | None, limit: float | None) -> Target:
+        return cls(value, limit, "max")
+
+    @classmethod
+    def below(cls, value: float | None, limit: float | None) -> Target:
+        return cls(value, limit, "max", strict=True)
+
+    @classmethod
+    def at_least(cls, value: float | None, limit: float | None) -> Target:
+        return cls(value, limit, "min")
+
+    @property
+    def met(self) -> bool:
+        value, limit = _number(self.value), _number(self.limit)
+        if value is None or limit is None:
+            return False
+        if self.kind == "max":
+            return value < limit if self.strict else value <= limit
+        return value > limit if self.strict else value >= limit
+
+    @property
+    def rule(self) -> str:
+        """The comparison as text, e.g. ``"<= 30"``."""
+        sign = {("max", False): "<=", ("max", True): "<", ("min", False): ">=", ("min", True): ">"}
+        return f"{sign[(self.kind, self.strict)]} {_plain(self.limit)}"
+
+
+def _number(value: Any) -> float | int | None:
+    """A finite number (rounded to 5 significant digits), or ``None``."""
+    if isinstance(value, bool) or value is None:
+        return None if value is None else int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    return float(f"{number:.5g}")
+
+
+def _plain(value: Any) -> str:
+    number = _number(value)
+    return "n/a" if number is None else f"{number:g}"
+
+
+def report(name: str, figures: Mapping[str, Any], targets: Mapping[str, Target]) -> dict[str, Any]:
+    """Print the benchmark's machine-readable result: one JSON line, the last line of its output.
+
+    ``figures``: the headline numbers (plain numbers, the unit in the key: ``rows_per_second_c32``);
+    ``targets``: each target's value, limit and whether it is met. A figure or value that could not
+    be measured is written as ``null``. Returns what was printed.
+    """
+    result = {
+        "benchmark": name,
+        "figures": {key: _number(value) for key, value in figures.items()},
+        "targets": {
+            key: {"value": _number(target.value), "limit": _number(target.limit), "met": target.met}
+            for key, target in targets.items()
+        },
+    }
+    sys.stdout.flush()
+    print(json.dumps(result, allow_nan=False), flush=True)
+    return result
 
 
 def machine_line() -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -159,8 +160,10 @@ def main() -> int:
         "airflow_provider_predictionone.api.aclient",
     ):
         importlib.import_module(name)
-    if args.mode != "poke":
-        importlib.import_module("httpx")
+    if args.mode != "poke":  # the async HTTP stack (whichever the transport uses; "before" needs httpx)
+        for library in ("aiohttp", "httpx"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(library)
     if args.pool_size:
         from airflow_provider_predictionone.api.aclient import shared_async_clients
 

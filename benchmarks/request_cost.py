@@ -9,8 +9,10 @@ clients over 4 kept-alive connections, each in two patterns:
 
 Clients: a bare asyncio HTTP/1.1 exchange (``asyncio.open_connection``, no parsing beyond the
 ``Content-Length``: the floor of Python + the kernel), a plain ``httpx.AsyncClient``, and the
-provider's ``AsyncPredictionOneClient`` (httpx behind its transport, plus keys, retries and parsing). The CPU is
+provider's ``AsyncPredictionOneClient`` (its transport's HTTP library, plus keys, retries and parsing). The CPU is
 this process's ``time.process_time`` per request.
+
+Figures only (no target) in the JSON line at the end.
 
 Usage: ``python benchmarks/request_cost.py [--seconds 10] [--burst 1000]``
 """
@@ -29,11 +31,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, SECRET_KEY, api_client, child_env, machine_line, table, temp_dir
+from _common import PYTHON, SECRET_KEY, api_client, child_env, machine_line, report, table, temp_dir
 
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 4
 RATE = 1000 / 30.0
+# the clients' names in the JSON line
+KEYS = {
+    "bare asyncio (floor)": "bare_asyncio",
+    "httpx.AsyncClient": "httpx",
+    "AsyncPredictionOneClient (provider)": "provider",
+}
 
 
 async def measure(one: Callable[[], Awaitable[Any]], seconds: float, burst: int) -> tuple[float, float]:
@@ -73,7 +81,7 @@ async def bare(url: str, path: str, key: str) -> Callable[[], Awaitable[Any]]:
     return one
 
 
-async def run(url: str, job: str, seconds: float, burst: int) -> list[list[str]]:
+async def run(url: str, job: str, seconds: float, burst: int) -> list[tuple[str, float, float]]:
     import httpx
 
     from airflow_provider_predictionone.api.aclient import AsyncClientRegistry
@@ -86,7 +94,7 @@ async def run(url: str, job: str, seconds: float, burst: int) -> list[list[str]]
 
     one = await bare(url, path, key)
     paced, batch = await measure(one, seconds, burst)
-    rows.append(["bare asyncio (floor)", f"{paced:.2f} ms", f"{batch:.2f} ms"])
+    rows.append(("bare asyncio (floor)", paced, batch))
 
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS))
     slots = asyncio.Semaphore(CONNECTIONS)
@@ -97,12 +105,12 @@ async def run(url: str, job: str, seconds: float, burst: int) -> list[list[str]]
             return response.json()
 
     paced, batch = await measure(with_httpx, seconds, burst)
-    rows.append(["httpx.AsyncClient", f"{paced:.2f} ms", f"{batch:.2f} ms"])
+    rows.append(("httpx.AsyncClient", paced, batch))
     await client.aclose()
 
     provider = AsyncClientRegistry(max_connections=CONNECTIONS).client(ClientSettings(secret_key=SECRET_KEY, host=url))
     paced, batch = await measure(lambda: provider.train_status(job), seconds, burst)
-    rows.append(["AsyncPredictionOneClient (provider)", f"{paced:.2f} ms", f"{batch:.2f} ms"])
+    rows.append(("AsyncPredictionOneClient (provider)", paced, batch))
     await provider.aclose()
     return rows
 
@@ -137,15 +145,22 @@ def main() -> int:
     print(
         table(
             ["client", f"paced, {RATE:.0f}/s (CPU per request)", f"burst of {args.burst} (CPU per request)"],
-            rows,
+            [[label, f"{paced:.2f} ms", f"{batch:.2f} ms"] for label, paced, batch in rows],
             "CPU of one Train Status Check, client side",
         )
     )
-    paced = float(rows[-1][1].split()[0])
+    paced = rows[-1][1]
     print(
         f"\nAt {RATE:.1f} checks a second (1,000 waits, 30 s interval) the provider's client needs "
         f"{paced * RATE / 10:.1f} % of a core when the checks do not coincide."
     )
+    figures: dict[str, float] = {}
+    for label, paced_ms, burst_ms in rows:
+        figures[f"{KEYS[label]}_cpu_ms_per_request_paced"] = paced_ms
+        figures[f"{KEYS[label]}_cpu_ms_per_request_burst"] = burst_ms
+    figures["provider_core_percent_at_1000_waits"] = paced * RATE / 10
+    print()
+    report("request_cost", figures, {})
     return 0
 
 

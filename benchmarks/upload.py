@@ -20,6 +20,9 @@ discarding HTTP sink, the disk's write speed, MD5 on one core, and the emulator'
 receives. The CPU budget: the CPU time per MiB of the uploader and of the emulator for each kind
 of upload, and the speed that both together allow on this machine's cores at best.
 
+Targets (the JSON line at the end), per size: the provider's median speed >= 90 % of curl's, and
+the provider's peak RSS (API client process) < 100 MiB.
+
 Usage: ``python benchmarks/upload.py [--sizes 64M,256M,1G] [--repeat 5] [--dir /tmp]``
 """
 
@@ -44,6 +47,7 @@ from _common import (
     ROOT,
     SECRET_KEY,
     EmulatorProcess,
+    Target,
     api_client,
     child_env,
     cpu_seconds,
@@ -51,6 +55,7 @@ from _common import (
     machine_line,
     median,
     parse_size,
+    report,
     table,
     temp_dir,
     verdict,
@@ -208,6 +213,11 @@ def mbps(size: int, seconds: float) -> float:
     return size / seconds / 1e6
 
 
+def size_key(size: int) -> str:
+    """``64MiB``, ``1GiB``: a size in the JSON line's names."""
+    return human_size(size).replace(" ", "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="64M,256M,1G", help="file sizes, e.g. 64M,256M,1G")
@@ -276,12 +286,19 @@ def main() -> int:
             sink.wait()
     print()
     throughput_rows, memory_rows, ceiling_rows, cpu_rows = [], [], [], []
+    figures: dict[str, float] = {}
+    targets: dict[str, Target] = {}
     cores = os.cpu_count() or 1
     for size, data in rows.items():
         curl_speeds = [mbps(size, r["seconds"]) for r in data["curl"]]
         python_speeds = [mbps(size, r["seconds"]) for r in data["python"]]
         nomd5_speeds = [mbps(size, r["seconds"]) for r in data["nomd5"]]
         ratio = median(python_speeds) / median(curl_speeds)
+        tag = size_key(size)
+        figures[f"curl_mb_per_second_{tag}"] = median(curl_speeds)
+        figures[f"provider_mb_per_second_{tag}"] = median(python_speeds)
+        figures[f"provider_md5_off_to_curl_ratio_{tag}"] = median(nomd5_speeds) / median(curl_speeds)
+        targets[f"provider_to_curl_ratio_{tag}"] = Target.at_least(ratio, RATIO_TARGET)
         throughput_rows.append(
             [
                 human_size(size),
@@ -296,6 +313,8 @@ def main() -> int:
         peak = max(r["rss_kib"] for r in data["python"]) / 1024
         before = median([r["rss_before_kib"] for r in data["python"]]) / 1024
         task = data["task"]
+        targets[f"peak_rss_mib_{tag}"] = Target.below(peak, RSS_TARGET_MIB)
+        figures[f"airflow_task_peak_rss_mib_{tag}"] = task["rss_kib"] / 1024
         memory_rows.append(
             [
                 human_size(size),
@@ -323,6 +342,9 @@ def main() -> int:
         for label, key in (("curl -T", "curl"), ("provider", "python"), ("provider, MD5 off", "nomd5")):
             uploader_ms = median([1000 * r.get("put_cpu", r["cpu"]) / mib for r in data[key]])
             emulator_ms = median([1000 * r["emulator_cpu"] / mib for r in data[key]])
+            if key == "python":
+                figures[f"provider_cpu_ms_per_mib_{tag}"] = uploader_ms
+                figures[f"emulator_cpu_ms_per_mib_{tag}"] = emulator_ms
             # both processes' CPU spread perfectly over every core: the fastest this machine allows;
             # and the emulator hashes every byte in order, so never faster than MD5 on one core
             bound = cores * 1000 / (uploader_ms + emulator_ms) * MIB / 1e6
@@ -400,6 +422,8 @@ def main() -> int:
             "CPU budget: CPU time per MiB of the uploader and of the emulator (medians)",
         )
     )
+    print()
+    report("upload", figures, targets)
     return 0
 
 
