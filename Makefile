@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check airflow_provider_predictionone tests dags_examples scripts cluster
+	$(BIN)/ruff check airflow_provider_predictionone tests dags_examples scripts cluster benchmarks
 
 # Every version runs even when one fails, TEST_JOBS at a time, each with its output in .test-logs/<suite>.log
 # (printed when it ends); the summary lists each with its result and time, and any failure fails.

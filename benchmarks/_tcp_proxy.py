@@ -1,6 +1,6 @@
 """Child process of ``waits.py``: a counting TCP proxy in front of the emulator.
 
-One listening port per client under test (``--listeners shared,before,poke``); each forwards
+One listening port per client under test (``--listeners shared,unshared,poke``); each forwards
 byte for byte to the emulator and counts the TCP connections it accepted, the HTTP requests
 sent through it and the Get API Key requests among them (request lines are plain text: the
 emulator speaks HTTP/1.1 without TLS).
@@ -96,7 +96,7 @@ async def main_async(upstream: str, names: list[str]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", required=True, help="the emulator's URL")
-    parser.add_argument("--listeners", default="shared,before,poke")
+    parser.add_argument("--listeners", default="shared,unshared,poke")
     args = parser.parse_args()
     asyncio.run(main_async(args.upstream, [n for n in args.listeners.split(",") if n]))
     return 0

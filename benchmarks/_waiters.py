@@ -3,8 +3,9 @@
 * ``shared``: N :class:`PredictionOneJobTrigger` in ONE event loop, as a triggerer runs them
   (``asyncio.gather`` over each trigger's first event); the hook hands every trigger a client of
   one shared connection pool and key cache.
-* ``before``: the same triggers, but each builds its own client and ``httpx`` pool with httpx's
-  default limits, as version 0.1.0 did (per-trigger pool, keep-alive 5 s, one key per trigger).
+* ``unshared``: the same triggers, but each builds its own client, connection pool and key cache
+  (``get_async_conn(shared=False)``), as version 0.1.0 did (then with httpx; the transport is
+  aiohttp now): what sharing saves.
 * ``poke``: N threads, each one "worker slot" running a poke-mode
   :class:`PredictionOneTrainingSensor`: its own hook and sync client, ``poke()`` then
   ``time.sleep(poke_interval)`` until the job is done (what ``BaseSensorOperator.execute`` does).
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import resource
@@ -51,21 +51,12 @@ class Sampler(threading.Thread):
         self.samples.append((time.time(), time.process_time()))
 
 
-def run_triggers(jobs: list[str], poll: float, deadline: float, before: bool) -> dict[str, Any]:
+def run_triggers(jobs: list[str], poll: float, deadline: float, unshared: bool) -> dict[str, Any]:
     from airflow_provider_predictionone.triggers.predictionone import PredictionOneJobTrigger
 
-    if before:
-        import httpx
-
-        from airflow_provider_predictionone.api import aclient
+    if unshared:
         from airflow_provider_predictionone.hooks.predictionone import PredictionOneHook
 
-        def old_pool(settings: Any, *_: Any, **__: Any) -> Any:
-            # what AsyncPredictionOneClient built for every trigger in 0.1.0: httpx's default limits
-            timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-            return httpx.AsyncClient(timeout=timeout, verify=settings.verify)
-
-        aclient.new_async_pool = old_pool  # type: ignore[assignment]
         original = PredictionOneHook.get_async_conn
 
         async def unshared(self: Any, *, shared: bool = True) -> Any:
@@ -142,7 +133,7 @@ def run_poke(jobs: list[str], poll: float, deadline: float) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=("shared", "before", "poke"), required=True)
+    parser.add_argument("--mode", choices=("shared", "unshared", "poke"), required=True)
     parser.add_argument("--poll", type=float, default=30.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--out", required=True)
@@ -160,10 +151,8 @@ def main() -> int:
         "airflow_provider_predictionone.api.aclient",
     ):
         importlib.import_module(name)
-    if args.mode != "poke":  # the async HTTP stack (whichever the transport uses; "before" needs httpx)
-        for library in ("aiohttp", "httpx"):
-            with contextlib.suppress(ImportError):
-                importlib.import_module(library)
+    if args.mode != "poke":  # the async HTTP stack
+        importlib.import_module("aiohttp")
     if args.pool_size:
         from airflow_provider_predictionone.api.aclient import shared_async_clients
 
@@ -191,7 +180,7 @@ def main() -> int:
     if args.mode == "poke":
         result = run_poke(jobs, args.poll, deadline)
     else:
-        result = run_triggers(jobs, args.poll, deadline, before=args.mode == "before")
+        result = run_triggers(jobs, args.poll, deadline, unshared=args.mode == "unshared")
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)

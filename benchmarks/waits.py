@@ -9,8 +9,8 @@ planned, staggered times over ``--spread`` seconds:
    same jobs, started at the same moment:
 
    * ``shared`` — the same triggers (this version: one shared pool and key cache);
-   * ``before`` — the triggers with the 0.1.0 client: one ``httpx`` client per trigger with
-     httpx's default limits (keep-alive 5 s) and its own API key cache;
+   * ``unshared`` — the triggers as the 0.1.0 client ran them: one client, connection pool and
+     API key cache per trigger (``get_async_conn(shared=False)``);
    * ``poke`` — poke mode: one thread per wait, each a worker slot running a
      ``PredictionOneTrainingSensor`` (its own hook and client), poking every interval.
 
@@ -63,7 +63,7 @@ CONNECTIONS_TARGET = 100
 API_KEY_TARGET = 1
 LABELS = {
     "shared": "triggers, shared pool (this version)",
-    "before": "triggers, pool per trigger (0.1.0)",
+    "unshared": "triggers, pool per trigger (as 0.1.0)",
     "poke": "poke mode, 1 thread per slot",
 }
 
@@ -327,7 +327,7 @@ def main() -> int:
     parser.add_argument(
         "--compare-jobs", type=int, default=200, help="waits per mode in the comparison round (0: skip it)"
     )
-    parser.add_argument("--compare-modes", default="shared,before,poke")
+    parser.add_argument("--compare-modes", default="shared,unshared,poke")
     parser.add_argument("--pool-size", type=int, default=0, help="override the shared pool size (experiments)")
     parser.add_argument("--profile-dir", default="", help="write each mode's cProfile stats there (experiments)")
     args = parser.parse_args()

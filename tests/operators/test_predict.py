@@ -126,20 +126,20 @@ def test_an_api_stopping_mid_batch_stops_the_batch(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow_provider_predictionone.api.client import PredictionOneClient
+    from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
 
     scoring = write_customers_csv(tmp_path / "score.csv", rows=40, with_target=False)
-    original = PredictionOneClient.inference
+    original = AsyncPredictionOneClient.inference  # what the batch sends its rows with
     calls = {"n": 0}
 
-    def stop_after_five(self: PredictionOneClient, *args: Any, **kwargs: Any) -> Any:
+    def stop_after_five(self: AsyncPredictionOneClient, *args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 6:
+        if calls["n"] == 6:  # blocks the batch's loop while the API stops: concurrency 1, nothing else runs
             p1_hook.update_prediction_api(classifier_id, active=False)
             wait_until(lambda: p1_client.get_classifier(classifier_id).is_stopped)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(PredictionOneClient, "inference", stop_after_five)
+    monkeypatch.setattr(AsyncPredictionOneClient, "inference", stop_after_five)
     with pytest.raises(PredictionApiNotRunningError, match="status is not running"):
         predict_op(classifier_id, scoring, tmp_path / "p.csv", concurrency=1).execute(fake_context())
     assert not (tmp_path / "p.csv").exists()
