@@ -87,15 +87,12 @@ bench: venv
 	) | $(BIN)/python benchmarks/summary.py --echo \
 	  --expect parse_cost,upload,request_cost,waits,batch_predict,api_keys,http_libraries
 
-# Every target of `make bench`, measured with less: medians of fewer runs, one upload size (64 MiB), the
-# 1,000 waits end over BENCH_QUICK_SPREAD = 30 s instead of 60 (the start-up burst then weighs more in the
-# whole run's CPU %: 6.5 % here where the 60 s spread gave 5.2 %, so stricter, not looser; 60 measures it as
-# `make bench` does, for 35 s more), batch predict at concurrency 32 only and no parallel round (the
-# 100,000-row memory run stays: the memory target needs it), fewer HTTP-library rounds; request_cost.py (no
-# target) is left out. Took 4 min 6 s on 2 shared cores with the thread-pool batch (parse_cost 16 s, upload
-# 14 s, waits 75 s, batch_predict 106 s, api_keys 17 s, http_libraries 17 s): its 100,000-row memory run
-# alone takes 90 s at 1,100 rows/s; at the target's 2,300 rows/s it takes 45 s, i.e. about 3 min 20 s in all.
-BENCH_QUICK_SPREAD ?= 30
+# Every target of `make bench`, measured with less: medians of fewer runs, one upload size (64 MiB), batch
+# predict at concurrency 32 only and no parallel round (the 100,000-row memory run stays: the memory target
+# needs it), fewer HTTP-library rounds; request_cost.py (no target) is left out. The 1,000 waits end over
+# BENCH_QUICK_SPREAD = 60 s as in `make bench` (the whole run's CPU % depends on it: a shorter spread weighs
+# the start-up burst more). About 3.5 minutes on 2 cores.
+BENCH_QUICK_SPREAD ?= 60
 bench-quick: venv
 	@( export PYTHONUNBUFFERED=1; \
 	  $(BIN)/python benchmarks/parse_cost.py --runs 3 --cold-runs 0; \

@@ -29,7 +29,7 @@ Targets (the JSON line at the end; issue 15):
 * ``memory_flat``: the RSS growth over the last 90 % of the ``--memory-rows`` run, in % of the RSS
   after its first 10 %, below 10 %.
 
-Usage: ``python benchmarks/batch_predict.py [--rows 1500] [--concurrency 1,8,32,64] [--repeat 3]
+Usage: ``python benchmarks/batch_predict.py [--rows 5000] [--concurrency 1,8,32,64] [--repeat 3]
 [--memory-rows 100000] [--memory-small-rows 1000] [--memory-concurrency 64] [--clients 2]
 [--clients-concurrency 32] [--no-sink]``
 """
@@ -195,7 +195,7 @@ def levels_of(text: str) -> list[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1500, help="rows per timed run (default 1500)")
+    parser.add_argument("--rows", type=int, default=5000, help="rows per timed run (default 5000)")
     parser.add_argument("--concurrency", default="1,8,32,64", help="concurrencies to measure (default 1,8,32,64)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per concurrency and server (median reported)")
     parser.add_argument("--memory-rows", type=int, default=100_000, help="rows of the memory run (default 100000)")
