@@ -71,8 +71,8 @@ emulator: venv
 # Performance benchmarks (issues 6 and 15): tables on stdout, recorded in docs/benchmarks.md. Every script
 # ends with one JSON line (its figures and targets); benchmarks/summary.py passes the output through as it
 # comes and ends it with one table of every target: the make fails if a target is not met or a script did
-# not report (every script runs even when one fails). `make bench`: about 14 minutes on 2 cores (13 before
-# http_libraries.py, which adds about one). BENCH_SIZES are the upload sizes (e.g. BENCH_SIZES=64M,256M,1G,4G).
+# not report (every script runs even when one fails). `make bench`: 9 minutes on 2 cores (docs/benchmarks.md
+# is one such run). BENCH_SIZES are the upload sizes (e.g. BENCH_SIZES=64M,256M,1G,4G).
 BENCH_SIZES ?= 64M,256M,1G
 .PHONY: bench bench-quick
 bench: venv
