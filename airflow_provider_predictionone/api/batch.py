@@ -91,26 +91,19 @@ paces the first attempt of each row.
 **Why one event loop.** Measured (``benchmarks/http_libraries.py``, ``docs/benchmarks.md``): with
 ``requests`` in a thread pool a row cost the client about 0.9 ms of CPU under the GIL, which capped a
 batch near 1,000 rows/s whatever the concurrency; aiohttp on one loop costs a fraction of that.
-The reading, ordering and writing below are the same code for every client: a
-:class:`~.client.PredictionOneClient` is served by an :class:`~.aclient.AsyncPredictionOneClient`
-with the same settings (retries, timeouts, TLS); an async client is used as it is; any other object
-with a blocking ``inference`` method (a test double, a wrapper) is called in ``concurrency`` threads.
+The reading, ordering and writing below are the same code for every client;
+:mod:`.batch_send` says how each kind of client sends a row.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import inspect
 import io
 import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_predictionone.api import contract as c
@@ -136,6 +129,7 @@ from airflow_provider_predictionone.api.batch_rows import (
     read_rows,
     rejected,
 )
+from airflow_provider_predictionone.api.batch_send import InferenceClient, Send, row_sender, run_on_own_loop
 from airflow_provider_predictionone.api.errors import (
     BatchRejectedRowsError,
     InferenceBadRequestError,
@@ -143,8 +137,7 @@ from airflow_provider_predictionone.api.errors import (
     PredictionOneConfigError,
     PredictionOneTransportError,
 )
-from airflow_provider_predictionone.api.models import InferenceResult
-from airflow_provider_predictionone.api.settings import ClientSettings, is_loopback_host
+from airflow_provider_predictionone.api.settings import is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -154,19 +147,6 @@ HEADER_PROBE_ROWS = 3
 """Rows with values that may be refused with ``Invalid request``, one at a time at the start, before
 the batch stops: the header is then the likely cause (see the module docs)."""
 _POLL_SECONDS = 0.05
-
-
-T = TypeVar("T")
-
-Send = Callable[[str], Awaitable[InferenceResult]]
-"""Sends one request's CSV text (header + one row) and gives the answer."""
-
-
-class InferenceClient(Protocol):
-    """What the batch needs of a client: an ``inference`` method, blocking or async
-    (:class:`~.client.PredictionOneClient`, :class:`~.aclient.AsyncPredictionOneClient`)."""
-
-    def inference(self, url: str, api_key: str, csv_text: str, **flags: Any) -> Any: ...
 
 
 def _check_url(url: str) -> str:
@@ -190,11 +170,10 @@ class BatchPredictor:
     Everything is validated when the object is built, before any request. :meth:`run` does the
     work and may be called again to redo it; :func:`predict_csv` does both in one call.
 
-    :param client: a :class:`~.client.PredictionOneClient` (its settings, retry policy included,
-        serve the batch's async client), an :class:`~.aclient.AsyncPredictionOneClient`, or
-        anything with a blocking ``inference`` method (called in ``concurrency`` threads, after
-        ``reserve_connections(concurrency)`` if it has that method). The client's retry policy
-        handles transient errors.
+    :param client: a :class:`~.client.PredictionOneClient` or
+        :class:`~.aclient.AsyncPredictionOneClient` (its settings, retry policy included, serve
+        the batch's own async client), or anything with an ``inference`` method (see
+        :func:`.batch_send.row_sender`). The retry policy handles transient errors.
     :param url: the prediction API's Inference URL (the classifier's ``url``). ``http://`` only to
         a loopback host (the local emulator).
     :param api_key: the prediction API's key.
@@ -287,7 +266,7 @@ class BatchPredictor:
                 self.source.open() as binary,
                 io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text,
             ):
-                _run_on_own_loop(self._process(run, bucket, binary, text, output, rejects, reasons))
+                run_on_own_loop(self._process(run, bucket, binary, text, output, rejects, reasons))
             if not output.has_header:
                 output.header([INPUT_ROW_COLUMN])
             if reasons is not None and not reasons.has_header:
@@ -346,7 +325,7 @@ class BatchPredictor:
         measures progress."""
         window: deque[Pending] = deque()
         slots = asyncio.Semaphore(self.options.concurrency)
-        async with self._sender() as send:
+        async with row_sender(self.client, self.url, self._api_key, self._flags, self.options.concurrency) as send:
             try:
                 for number, values in read_rows(run, text, self.header, self.input_path.name):
                     if run.fatal is not None:
@@ -380,33 +359,6 @@ class BatchPredictor:
                     task.cancel()
                 await asyncio.gather(*started, return_exceptions=True)
                 raise
-
-    @contextlib.asynccontextmanager
-    async def _sender(self) -> AsyncIterator[Send]:
-        """How a row's request is sent, for the kind of client the batch was given (see the module docs)."""
-        client, url, key, flags = self.client, self.url, self._api_key, self._flags
-        settings = getattr(client, "settings", None)
-        if not inspect.iscoroutinefunction(client.inference) and isinstance(settings, ClientSettings):
-            from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
-
-            # No log masker here: the rows are sent with the prediction API's key, which the client
-            # that looked it up has registered already, and nothing is reported from this loop.
-            async with AsyncPredictionOneClient(settings, connections=self.options.concurrency) as native:
-                yield lambda csv_text: native.inference(url, key, csv_text, **flags)
-        elif inspect.iscoroutinefunction(client.inference):
-            yield lambda csv_text: client.inference(url, key, csv_text, **flags)
-        else:
-            reserve = getattr(client, "reserve_connections", None)
-            if reserve is not None:  # a connection kept per thread
-                reserve(self.options.concurrency)
-            threads = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="predictionone-batch")
-            loop = asyncio.get_running_loop()
-            try:
-                yield lambda csv_text: loop.run_in_executor(
-                    threads, functools.partial(client.inference, url, key, csv_text, **flags)
-                )
-            finally:
-                threads.shutdown(wait=True, cancel_futures=True)
 
     def _room(self, run: Run) -> int:
         """Rows that may be in the window: :attr:`window`, or while the header is not known to be
@@ -515,17 +467,6 @@ class BatchPredictor:
         scored = read_answer(number, values, result, reasons=self.reasons_path is not None)
         scored.answered = True
         return scored
-
-
-def _run_on_own_loop(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` on a new event loop: in this thread, or in a helper thread when this thread
-    already runs one (a batch started from async code)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(work)
-    with ThreadPoolExecutor(1, thread_name_prefix="predictionone-batch-loop") as thread:
-        return thread.submit(asyncio.run, work).result()
 
 
 def predict_csv(

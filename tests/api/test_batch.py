@@ -137,6 +137,25 @@ FAKE_URL = "https://user-api.example.com/v1/groups/g/classifiers/c/inference"
 
 # --------------------------------------------------------------------------------------------
 # Against the emulator
+def test_an_async_client_scores_on_the_batchs_own_connections(
+    p1_client: PredictionOneClient, prediction_api: Classifier, tmp_path: Path
+) -> None:
+    """An AsyncPredictionOneClient may be passed too: the batch sends with a client of the same
+    settings on its own loop and leaves the given one untouched, usable in its own loop afterwards."""
+    from airflow_provider_predictionone.api.aclient import AsyncPredictionOneClient
+
+    given = AsyncPredictionOneClient(p1_client.settings)
+    source = write_customers_csv(tmp_path / "score.csv", 12, seed=4, with_target=False)
+    result = predict_csv(given, prediction_api.url, prediction_api.api_key, source, tmp_path / "p.csv", concurrency=4)
+    assert (result.rows_total, result.rows_predicted) == (12, 12)
+
+    async def still_usable() -> int:
+        async with given:
+            return len((await given.list_models(0, 5)).models)
+
+    assert asyncio.run(still_usable()) >= 1
+
+
 # --------------------------------------------------------------------------------------------
 
 
