@@ -347,13 +347,15 @@ class BatchPredictor:
                     # Write what is done, and make room before the next row is read: the window bounds
                     # the rows started.
                     while window and (self._is_done(window[0]) or len(window) >= self._room(run)):
-                        self._write(run, await self._resolve(run, window.popleft(), binary), output, rejects, reasons)
+                        self._write(run, await self._resolve(run, window[0], binary), output, rejects, reasons)
+                        window.popleft()
                     self.report.progress(run, binary)
                 while window:
-                    self._write(run, await self._resolve(run, window.popleft(), binary), output, rejects, reasons)
+                    self._write(run, await self._resolve(run, window[0], binary), output, rejects, reasons)
+                    window.popleft()
                     self.report.progress(run, binary)
             except BaseException:
-                run.stop.set()
+                run.stop.set()  # the row being resolved is still in the window: it is cancelled too
                 started = [pending.item for pending in window if isinstance(pending.item, asyncio.Task)]
                 for task in started:
                     task.cancel()
