@@ -199,6 +199,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@contextlib.contextmanager
+def sink_process(*args: str) -> Iterator[dict[str, Any]]:
+    """``benchmarks/_sink.py`` (with ``args``, e.g. ``--inference``) in its own process, stopped at
+    the end; yields what it printed once listening: ``{"url": ..., "pid": ...}``."""
+    proc = subprocess.Popen(
+        [PYTHON, str(Path(__file__).resolve().parent / "_sink.py"), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        yield json.loads(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 class EmulatorProcess:
     """The emulator's command line in a child process (so its CPU is not counted in ours)."""
 

@@ -61,6 +61,7 @@ from _common import (
     machine_line,
     median,
     report,
+    sink_process,
     table,
     temp_dir,
     upload_training_data,
@@ -220,61 +221,51 @@ def main() -> int:
     memory: dict[str, dict[str, Any]] = {}
     with temp_dir("p1-bench-batch-") as tmp:
         (tmp / "emulator").mkdir()
-        sink = subprocess.Popen(
-            [PYTHON, str(HERE / "_sink.py"), "--inference"],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=ROOT,
-        )
-        try:
-            assert sink.stdout is not None
-            sink_info = json.loads(sink.stdout.readline())
-            with EmulatorProcess(tmp / "emulator", "--build-seconds", "0.2", train_seconds=0.5) as emulator:
-                url, api_key = deploy(emulator.url, tmp)
-                where = {"emulator": (url, api_key, emulator.pid), "sink": (sink_info["url"], "key", sink_info["pid"])}
-                source = write_rows(tmp / "score.csv", args.rows, with_target=False)
-                run_batch(url, api_key, write_rows(tmp / "warm.csv", 200, with_target=False), 8, emulator.pid)
+        with (
+            sink_process("--inference") as sink_info,
+            EmulatorProcess(tmp / "emulator", "--build-seconds", "0.2", train_seconds=0.5) as emulator,
+        ):
+            url, api_key = deploy(emulator.url, tmp)
+            where = {"emulator": (url, api_key, emulator.pid), "sink": (sink_info["url"], "key", sink_info["pid"])}
+            source = write_rows(tmp / "score.csv", args.rows, with_target=False)
+            run_batch(url, api_key, write_rows(tmp / "warm.csv", 200, with_target=False), 8, emulator.pid)
+            for index in range(args.repeat):
+                for level in levels:
+                    shift = index % len(servers)
+                    for target in servers[shift:] + servers[:shift]:  # each goes first in turn
+                        result = run_batch(*where[target][:2], source, level, where[target][2])
+                        runs.setdefault((target, level), []).append(result)
+                        print(
+                            f"  run {index + 1}, concurrency {level:>3}, {target:<8}: {rate(result):6.0f} rows/s, "
+                            f"client CPU {pct(result['cpu'], result['wall']):3.0f} %, "
+                            f"server CPU {pct(result['server_cpu'], result['wall']):3.0f} %",
+                            flush=True,
+                        )
+            if args.clients > 1:
                 for index in range(args.repeat):
-                    for level in levels:
-                        shift = index % len(servers)
-                        for target in servers[shift:] + servers[:shift]:  # each goes first in turn
-                            result = run_batch(*where[target][:2], source, level, where[target][2])
-                            runs.setdefault((target, level), []).append(result)
-                            print(
-                                f"  run {index + 1}, concurrency {level:>3}, {target:<8}: {rate(result):6.0f} rows/s, "
-                                f"client CPU {pct(result['cpu'], result['wall']):3.0f} %, "
-                                f"server CPU {pct(result['server_cpu'], result['wall']):3.0f} %",
-                                flush=True,
-                            )
-                if args.clients > 1:
-                    for index in range(args.repeat):
-                        for target in servers if index % 2 == 0 else servers[::-1]:
-                            target_url, key, pid = where[target]
-                            result = run_parallel(target_url, key, source, args.clients_concurrency, pid, args.clients)
-                            runs.setdefault((f"parallel-{target}", args.clients_concurrency), []).append(result)
-                            print(
-                                f"  run {index + 1}, {args.clients} clients x {args.clients_concurrency}, {target:<8}: "
-                                f"{rate(result):6.0f} rows/s, "
-                                f"clients' CPU {pct(result['cpu'], result['wall']):3.0f} %, "
-                                f"server CPU {pct(result['server_cpu'], result['wall']):3.0f} %",
-                                flush=True,
-                            )
-                for label, count in (("small", args.memory_small_rows), ("large", args.memory_rows)):
-                    path = write_rows(tmp / f"memory-{count}.csv", count, with_target=False, seed=9)
-                    memory[label] = run_batch(
-                        url, api_key, path, args.memory_concurrency, emulator.pid, "--sample-rss", "0.5"
-                    )
-                    memory[label]["size"] = path.stat().st_size
-                    print(
-                        f"  memory run, {count} rows: {rate(memory[label]):.0f} rows/s, "
-                        f"peak RSS {memory[label]['rss_peak_kib'] / 1024:.1f} MiB",
-                        flush=True,
-                    )
-                    path.unlink()
-        finally:
-            sink.terminate()
-            sink.wait()
+                    for target in servers if index % 2 == 0 else servers[::-1]:
+                        target_url, key, pid = where[target]
+                        result = run_parallel(target_url, key, source, args.clients_concurrency, pid, args.clients)
+                        runs.setdefault((f"parallel-{target}", args.clients_concurrency), []).append(result)
+                        print(
+                            f"  run {index + 1}, {args.clients} clients x {args.clients_concurrency}, {target:<8}: "
+                            f"{rate(result):6.0f} rows/s, "
+                            f"clients' CPU {pct(result['cpu'], result['wall']):3.0f} %, "
+                            f"server CPU {pct(result['server_cpu'], result['wall']):3.0f} %",
+                            flush=True,
+                        )
+            for label, count in (("small", args.memory_small_rows), ("large", args.memory_rows)):
+                path = write_rows(tmp / f"memory-{count}.csv", count, with_target=False, seed=9)
+                memory[label] = run_batch(
+                    url, api_key, path, args.memory_concurrency, emulator.pid, "--sample-rss", "0.5"
+                )
+                memory[label]["size"] = path.stat().st_size
+                print(
+                    f"  memory run, {count} rows: {rate(memory[label]):.0f} rows/s, "
+                    f"peak RSS {memory[label]['rss_peak_kib'] / 1024:.1f} MiB",
+                    flush=True,
+                )
+                path.unlink()
     print()
     print_tables(args, levels, runs, memory)
     figures, targets = results(levels, runs, memory)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import inspect
 import json
 import subprocess
@@ -44,7 +43,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, ROOT, Target, child_env, cpu_seconds, machine_line, median, report, table, verdict
+from _common import (
+    PYTHON,
+    ROOT,
+    Target,
+    child_env,
+    cpu_seconds,
+    machine_line,
+    median,
+    report,
+    sink_process,
+    table,
+    verdict,
+)
 
 HERE = Path(__file__).resolve().parent
 LIBRARIES = ("httpx", "aiohttp", "requests")
@@ -53,26 +64,27 @@ CHOSEN = "aiohttp"
 BASELINE = "httpx"
 # path -> requests in flight (= connections)
 PATHS = {"poll": 4, "inference": 32}
-POLL_PATH = "/v1/external/models/results?external_process_id=0b6f1c1e-5d4c-4a53-9d55-3c1f1a2b3c4d"
+JOB_ID = "0b6f1c1e-5d4c-4a53-9d55-3c1f1a2b3c4d"
 API_KEY = "k" * 40  # a derived key's length
+CSV_ROW = "age,income,region\n30,500.0,tokyo\n"
 
 
 def hot_path(path: str, sink_url: str) -> tuple[str, str, dict[str, str], bytes | None]:
-    """(method, URL, headers, body) of one request of ``path``, as the provider's client sends it."""
-    from airflow_provider_predictionone.api import contract as c
+    """(method, URL with its query, headers, body) of one request of ``path``: built by the
+    provider's own endpoint code (``api/endpoints.py``), not sent."""
+    from urllib.parse import urlencode
 
-    headers = {c.API_KEY_HEADER: API_KEY, "Accept": "application/json"}
-    if path == "poll":
-        return "GET", sink_url.split("/v1/", 1)[0] + POLL_PATH, headers, None
-    csv_text = "age,income,region\n30,500.0,tokyo\n"
-    inputs = [
-        {"name": c.INFERENCE_INPUT_CSV, "type": "csv", "data": base64.b64encode(csv_text.encode()).decode("ascii")},
-        {"name": c.INFERENCE_FLAG_REASONS, "type": "boolean", "data": False},
-        {"name": c.INFERENCE_FLAG_INPUT_DATA, "type": "boolean", "data": False},
-        {"name": c.INFERENCE_FLAG_NO_CLASS, "type": "boolean", "data": False},
-    ]
-    headers["Content-Type"] = c.INFERENCE_CONTENT_TYPE
-    return "POST", sink_url, headers, json.dumps({"inputs": inputs}, ensure_ascii=False).encode("utf-8")
+    from airflow_provider_predictionone.api.endpoints import ClientBase
+    from airflow_provider_predictionone.api.settings import ClientSettings
+
+    class Built(ClientBase):
+        def _call(self, request: Any, parse: Any) -> Any:  # the HTTP request, instead of sending it
+            return self._http(request, self._cached_key(request) or API_KEY)
+
+    client = Built(ClientSettings(secret_key="secret", host=sink_url.split("/v1/", 1)[0]))
+    built = client.train_status(JOB_ID) if path == "poll" else client.inference(sink_url, API_KEY, CSV_ROW)
+    url = built.url + ("?" + urlencode(built.params) if built.params else "")
+    return built.method, url, dict(built.headers), built.body
 
 
 def parse(status: int, body: bytes) -> None:
@@ -269,42 +281,36 @@ def main() -> int:
     )
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     errors: dict[str, str] = {}
-    sink = subprocess.Popen(
-        [PYTHON, str(HERE / "_sink.py"), "--inference"], stdout=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT
-    )
     libraries: list[Library] = []
-    try:
-        assert sink.stdout is not None
-        info = json.loads(sink.stdout.readline())
-        for name in names:
-            library = Library(name, info["url"], info["pid"])
-            if library.error:
-                errors[name] = f"not importable ({library.error})"
+    with sink_process("--inference") as info:
+        try:
+            for name in names:
+                library = Library(name, info["url"], info["pid"])
+                if library.error:
+                    errors[name] = f"not importable ({library.error})"
+                    library.stop()
+                else:
+                    libraries.append(library)
+            for index in range(args.rounds):
+                for path in PATHS:
+                    shift = index % max(len(libraries), 1)
+                    for library in libraries[shift:] + libraries[:shift]:  # each goes first in turn
+                        if library.name in errors:
+                            continue
+                        result = library.run(path, args.requests)
+                        if "error" in result:
+                            errors[library.name] = f"failed: {result['error']}"
+                            continue
+                        runs.setdefault((library.name, path), []).append(result)
+                        print(
+                            f"  round {index + 1}, {path:<9} {library.name:<8}: "
+                            f"{result['requests'] / result['wall']:6.0f} requests/s, "
+                            f"client CPU {1000 * result['cpu'] / result['requests']:.3f} ms/request",
+                            flush=True,
+                        )
+        finally:
+            for library in libraries:
                 library.stop()
-            else:
-                libraries.append(library)
-        for index in range(args.rounds):
-            for path in PATHS:
-                shift = index % max(len(libraries), 1)
-                for library in libraries[shift:] + libraries[:shift]:  # each goes first in turn
-                    if library.name in errors:
-                        continue
-                    result = library.run(path, args.requests)
-                    if "error" in result:
-                        errors[library.name] = f"failed: {result['error']}"
-                        continue
-                    runs.setdefault((library.name, path), []).append(result)
-                    print(
-                        f"  round {index + 1}, {path:<9} {library.name:<8}: "
-                        f"{result['requests'] / result['wall']:6.0f} requests/s, "
-                        f"client CPU {1000 * result['cpu'] / result['requests']:.3f} ms/request",
-                        flush=True,
-                    )
-    finally:
-        for library in libraries:
-            library.stop()
-        sink.terminate()
-        sink.wait()
     versions = {library.name: library.version for library in libraries}
     figures, targets = summarize(names, runs, errors, versions)
     print()

@@ -56,6 +56,7 @@ from _common import (
     median,
     parse_size,
     report,
+    sink_process,
     table,
     temp_dir,
     verdict,
@@ -238,12 +239,8 @@ def main() -> int:
     with temp_dir("p1-bench-upload-", args.dir) as tmp:
         print(f"Working folder {tmp} (removed at the end).", flush=True)
         (tmp / "emulator").mkdir()
-        sink = subprocess.Popen(
-            [PYTHON, str(HERE / "_sink.py")], stdout=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT
-        )
-        try:
-            assert sink.stdout is not None
-            sink_url = json.loads(sink.stdout.readline())["url"] + "/upload/sink"
+        with sink_process() as sink_info:
+            sink_url = sink_info["url"] + "/upload/sink"
             with EmulatorProcess(tmp / "emulator") as emulator:
                 bench = Bench(emulator, tmp)
                 rows: dict[int, dict[str, Any]] = {}
@@ -281,9 +278,6 @@ def main() -> int:
                 disk_cache, disk_sync = disk_write_speed(tmp, min(max(sizes), 1024 * MIB))
                 memory_recycled, memory_returned = fresh_memory_write_speed(tmp, min(max(sizes), 1024 * MIB))
                 md5_mbps = md5_speed()
-        finally:
-            sink.terminate()
-            sink.wait()
     print()
     throughput_rows, memory_rows, ceiling_rows, cpu_rows = [], [], [], []
     figures: dict[str, float] = {}

@@ -97,8 +97,7 @@ class SyncTransport:
         self._pool_size = connections
 
     def _environment_for(self, url: str) -> tuple[dict[str, str], bool | str]:
-        parts = url.split("/", 3)
-        origin = "/".join(parts[:3])
+        origin = _origin(url)
         known = self._environment.get(origin)
         if known is None:
             proxies = self._requests.utils.get_environ_proxies(url)
@@ -235,6 +234,7 @@ class AsyncTransport:
         self.verify = verify
         self.timeout = timeout
         self.connections = connections
+        self._aiohttp: Any = None
         self._session: Any = None
         self._closed = False
         self._urls: dict[Any, Any] = {}
@@ -252,6 +252,7 @@ class AsyncTransport:
     def _open(self) -> Any:
         import aiohttp
 
+        self._aiohttp = aiohttp
         connect, read = self.timeout
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
@@ -267,11 +268,10 @@ class AsyncTransport:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send ``request`` and read the whole answer."""
-        import aiohttp
-
         if self._closed:
             raise PredictionOneTransportError("the async transport is closed", sent=False)
         session = self._session or self._open()
+        aiohttp = self._aiohttp
         url = self._url(request)
         try:
             async with session.request(
@@ -311,8 +311,8 @@ class AsyncTransport:
             import yarl
 
             url = yarl.URL(request.url, encoded=True)
-            if params:
-                url = url.update_query({name: _query_value(value) for name, value in params.items()})
+            if params:  # str and int values (api/endpoints.py)
+                url = url.update_query(dict(params))
             if key is not None:
                 if len(self._urls) >= 64:
                     self._urls.clear()
@@ -321,7 +321,7 @@ class AsyncTransport:
 
     def _proxy(self, url: str) -> str | None:
         """The proxy the environment names for ``url``'s origin (``None``: direct), read once per origin."""
-        origin = "/".join(url.split("/", 3)[:3])
+        origin = _origin(url)
         if origin not in self._proxies:
             import urllib.request
             from urllib.parse import urlsplit
@@ -335,8 +335,6 @@ class AsyncTransport:
         return self._proxies[origin]
 
 
-def _query_value(value: Any) -> str:
-    """A query value as text: booleans as ``true`` / ``false`` (as httpx and the spec's examples)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: what the environment's proxy settings are read for."""
+    return "/".join(url.split("/", 3)[:3])
